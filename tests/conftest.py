@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# QGIS (loaded by pytest-qgis) needs a Qt platform; tests run headless.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
