@@ -25,6 +25,9 @@ BIGEARTHNET_BANDS: tuple[str, ...] = tuple(band for band in SENTINEL2_BANDS if b
 RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
 """Names given to the bands of RGB pictures (JPEG, PNG, GeoTIFFs with a red/green/blue colour interpretation)."""
 
+SENTINEL2_10M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
+"""The Sentinel-2 bands sampled every 10 m, the finest grid of a Sentinel-2 scene."""
+
 SENTINEL2_RGB_BANDS: tuple[str, ...] = ("B04", "B03", "B02")
 """The Sentinel-2 bands that show red, green and blue."""
 

@@ -1,0 +1,34 @@
+"""Reading imagery, band names, normalisation and pretraining datasets (labelled data sets live beside these)."""
+from dinomc_core.data.bands import (
+    BIGEARTHNET_BANDS,
+    EUROSAT_MS_BANDS,
+    RGB_BANDS,
+    SENTINEL2_BANDS,
+    canonical_band_name,
+    default_scale,
+    rgb_indices,
+    select_bands,
+)
+from dinomc_core.data.normalization import Normalization, compute_normalization
+from dinomc_core.data.pretrain_datasets import PretrainDataset, build_pretrain_dataset
+from dinomc_core.data.raster import BandFolderScene, RasterScene, Scene, band_files, open_scene
+
+__all__ = [
+    "BIGEARTHNET_BANDS",
+    "EUROSAT_MS_BANDS",
+    "RGB_BANDS",
+    "SENTINEL2_BANDS",
+    "BandFolderScene",
+    "Normalization",
+    "PretrainDataset",
+    "RasterScene",
+    "Scene",
+    "band_files",
+    "build_pretrain_dataset",
+    "canonical_band_name",
+    "compute_normalization",
+    "default_scale",
+    "open_scene",
+    "rgb_indices",
+    "select_bands",
+]
