@@ -2,17 +2,19 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SHARED ?= ../shared
+DEBIAN_PACKAGES := python3-qgis qgis qgis-providers python3-venv python3-pyproj python3-fiona
 
 .PHONY: setup demo test clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v qgis_process.bin >/dev/null 2>&1 || /usr/bin/python3 -c "import qgis.core" 2>/dev/null || \
-		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		  python3-qgis qgis qgis-providers python3-venv )
+	@# QGIS and the geospatial Python packages that must share its GDAL/PROJ (pyproj, fiona) come from Debian.
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) )
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	@# Debian's pyproj looks for PROJ's data under the interpreter prefix, which is the venv here.
+	@mkdir -p $(VENV)/share && ln -sfn /usr/share/proj $(VENV)/share/proj
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1" "numpy<2" "affine<3"
 	$(PY) -m pip install -q -e ".[dev]" "numpy<2" "affine<3"

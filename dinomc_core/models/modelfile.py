@@ -104,8 +104,8 @@ def save_model_file(path: str | os.PathLike, metadata: ModelMetadata, tensors: d
     return path
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
-    """Read and validate a model file without unpickling anything."""
+def _read_members(path: str | os.PathLike, with_weights: bool) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
+    """Open the zip, check it holds exactly our two members, parse the metadata and (optionally) the weights."""
     path = Path(path)
     if not path.is_file():
         raise DinoMCError(f"the model file {path} does not exist")
@@ -120,10 +120,22 @@ def read_model_file(path: str | os.PathLike) -> tuple[ModelMetadata, dict[str, t
                     "import foreign checkpoints with python -m dinomc_core.convert"
                 )
             raw_metadata = json.loads(archive.read(METADATA_MEMBER))
-            tensors = load_safetensors(archive.read(WEIGHTS_MEMBER))
+            tensors = load_safetensors(archive.read(WEIGHTS_MEMBER)) if with_weights else {}
     except (zipfile.BadZipFile, json.JSONDecodeError, SafetensorError, UnicodeDecodeError) as error:
         raise DinoMCError(f"{path.name} is not a readable dinomc model file ({error})") from error
+    if not isinstance(raw_metadata, dict):
+        raise DinoMCError(f"{path.name} has no metadata object; re-export it with this version")
     return ModelMetadata.from_dict(raw_metadata, source=path.name), tensors
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
+    """Read and validate a model file without unpickling anything."""
+    return _read_members(path, with_weights=True)
+
+
+def read_metadata(path: str | os.PathLike) -> ModelMetadata:
+    """Only the validated metadata of a model file (cheap: the weights are not decoded)."""
+    return _read_members(path, with_weights=False)[0]
 
 
 def encoder_tensors(backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
