@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) -m dinomc_core.demo --out demo_output
+	PY=$(PY) bash scripts/demo.sh demo_output
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
