@@ -22,7 +22,7 @@ def cosine_scheduler(
     slightly above ``final_value``.
     """
     warmup_iterations = warmup_epochs * iterations_per_epoch
-    warmup = np.linspace(start_warmup_value, base_value, warmup_iterations) if warmup_iterations > 0 else np.array([])
+    warmup = np.linspace(start_warmup_value, base_value, warmup_iterations)
     iterations = np.arange(epochs * iterations_per_epoch - warmup_iterations)
     cosine = final_value + 0.5 * (base_value - final_value) * (1 + np.cos(np.pi * iterations / len(iterations)))
     schedule = np.concatenate((warmup, cosine))
@@ -33,13 +33,13 @@ def cosine_scheduler(
 def teacher_temperature_schedule(
     warmup_temperature: float, temperature: float, warmup_epochs: int, epochs: int
 ) -> np.ndarray:
-    """One teacher temperature per epoch: linear from ``warmup_temperature`` over ``warmup_epochs``, then constant."""
-    return np.concatenate(
-        (
-            np.linspace(warmup_temperature, temperature, warmup_epochs),
-            np.ones(epochs - warmup_epochs) * temperature,
-        )
-    )
+    """One teacher temperature per epoch: linear from ``warmup_temperature`` over ``warmup_epochs``, then constant.
+
+    A warm-up longer than the run is cut at the run's end.
+    """
+    warmup = np.linspace(warmup_temperature, temperature, warmup_epochs)
+    constant = np.full(max(epochs - warmup_epochs, 0), temperature)
+    return np.concatenate((warmup, constant))[:epochs]
 
 
 def effective_warmup_epochs(requested: int, epochs: int) -> int:

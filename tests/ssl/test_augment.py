@@ -1,0 +1,180 @@
+"""Multi-crop views of DINO, DINO-MC and DINO-TP on real multispectral data, and each photometric operation."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from rasterio.windows import Window
+
+from dinomc_core.data import open_scene, rgb_indices
+from dinomc_core.errors import DinoMCError
+from dinomc_core.ssl.augment import (
+    DEFAULT_LOCAL_SIZES,
+    LUMA_WEIGHTS,
+    MC_LOCAL,
+    UNCHANGED,
+    CropSpec,
+    MultiCropAugmentation,
+    Photometric,
+    adjust_contrast_,
+    color_jitter_,
+    crop_specs,
+    crop_window,
+    draw_dates,
+    gaussian_blur,
+    global_crops_number,
+    hue_rotation,
+    local_crop_sizes,
+    mix_rgb_,
+    photometric,
+    saturation_matrix,
+)
+
+OSCD_PISA = "oscd/Onera Satellite Change Detection dataset - Images/pisa"
+REFLECTANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def pisa_dates(shared_data) -> tuple[list[str], list[torch.Tensor]]:
+    """Both dates of OSCD's Pisa, 13 bands, a 256 px window, raw digital numbers."""
+    dates = []
+    for folder in ("imgs_1", "imgs_2"):
+        with open_scene(shared_data / OSCD_PISA / folder) as scene:
+            band_names = list(scene.band_names)
+            dates.append(torch.from_numpy(scene.read(window=Window(200, 200, 256, 256)).astype(np.float32)))
+    return band_names, dates
+
+
+def augmentation(mode: str, band_names: list[str], local_sizes=DEFAULT_LOCAL_SIZES) -> MultiCropAugmentation:
+    global_views, local_views = crop_specs(mode, 224, local_sizes)
+    bands = len(band_names)
+    return MultiCropAugmentation(
+        global_views, local_views, [REFLECTANCE] * bands, [0.1] * bands, [0.05] * bands, rgb_indices(band_names)
+    )
+
+
+def test_dinomc_gives_two_global_and_six_multi_sized_local_views_of_13_bands(pisa_dates) -> None:
+    band_names, dates = pisa_dates
+    random.seed(0)
+    views = augmentation("dinomc", band_names)(dates[0])
+    assert [tuple(view.shape) for view in views] == [(13, 224, 224)] * 2 + [(13, s, s) for s in DEFAULT_LOCAL_SIZES]
+    assert all(torch.isfinite(view).all() for view in views)
+    assert 0.5 < torch.cat([view.flatten() for view in views]).std() < 20  # standardised, not raw numbers
+
+
+def test_mode_recipes_follow_the_papers() -> None:
+    dino_globals, dino_locals = crop_specs("dino", 224, local_crop_sizes("dino", DEFAULT_LOCAL_SIZES, None))
+    assert [(spec.size, spec.scale) for spec in dino_locals] == [(96, (0.05, 0.4))] * 8
+    assert [spec.scale for spec in dino_globals] == [(0.4, 1.0)] * 2
+    mc_globals, mc_locals = crop_specs("dinomc", 224, DEFAULT_LOCAL_SIZES)
+    assert [(spec.interpolation, spec.scale) for spec in mc_globals] == [("bicubic", (0.32, 1.0))] * 2
+    assert [(spec.photometric.blur_p, spec.photometric.solarize_p) for spec in mc_globals] == [(1.0, 0.0), (0.1, 0.2)]
+    assert {(spec.interpolation, spec.scale, spec.photometric) for spec in mc_locals} == {
+        ("bilinear", (0.05, 0.32), MC_LOCAL)
+    }
+    assert (MC_LOCAL.jitter, MC_LOCAL.jitter_p, MC_LOCAL.grayscale_p, MC_LOCAL.blur_p) == ((0.8, 0.8, 0.8, 0.2), 0.8, 0.2, 0.5)
+    assert [global_crops_number(mode) for mode in ("dino", "dinomc", "dinotp")] == [2, 2, 3]
+    with pytest.raises(DinoMCError, match="unknown mode"):
+        crop_specs("mc", 224, DEFAULT_LOCAL_SIZES)
+
+
+def test_fewer_local_crops_keep_the_smallest_sizes() -> None:
+    assert local_crop_sizes("dinomc", DEFAULT_LOCAL_SIZES, 4) == [144, 124, 104, 84]
+    assert local_crop_sizes("dinomc", DEFAULT_LOCAL_SIZES, None) == list(DEFAULT_LOCAL_SIZES)
+    assert local_crop_sizes("dino", DEFAULT_LOCAL_SIZES, 4) == [96] * 4
+    with pytest.raises(DinoMCError, match="--local-sizes"):
+        local_crop_sizes("dinomc", DEFAULT_LOCAL_SIZES, 7)
+
+
+def test_dinotp_takes_global_views_from_other_dates(pisa_dates) -> None:
+    band_names, dates = pisa_dates
+    random.seed(0)
+    views = augmentation("dinotp", band_names)(dates)
+    assert [tuple(view.shape[-2:]) for view in views] == [(224, 224)] * 3 + [(s, s) for s in DEFAULT_LOCAL_SIZES]
+    random.seed(3)
+    assert all(len(set(draw_dates(5, 3))) == 3 for _ in range(20))
+    assert all(sorted(draw_dates(2, 3)[:2]) == [0, 1] for _ in range(20))
+
+
+def test_whole_image_view_without_distortion_is_the_standardised_image(pisa_dates) -> None:
+    band_names, dates = pisa_dates
+    spec = CropSpec(256, (1.0, 1.0), "bicubic", UNCHANGED)
+    bands = len(band_names)
+    augment = MultiCropAugmentation([spec], [], [REFLECTANCE] * bands, [0.1] * bands, [0.05] * bands, None)
+    (view,) = augment(dates[0])
+    assert torch.allclose(view, (dates[0] * REFLECTANCE - 0.1) / 0.05, atol=1e-4)
+
+
+def test_nodata_and_nan_enter_the_model_as_zero(pisa_dates) -> None:
+    _, dates = pisa_dates
+    raw = dates[0].clone()
+    raw[:, :10, :] = 0.0
+    raw[4, 20:30, :] = float("nan")
+    spec = CropSpec(256, (1.0, 1.0), "bilinear", UNCHANGED)
+    augment = MultiCropAugmentation([spec], [], [REFLECTANCE] * 13, [0.1] * 13, [0.05] * 13, None, nodata=0.0)
+    (view,) = augment(raw)
+    assert torch.isfinite(view).all()
+    assert torch.equal(view[:, :10, :], torch.zeros(13, 10, 256)) and torch.equal(view[4, 20:30], torch.zeros(10, 256))
+
+
+def test_crop_windows_stay_inside_the_image_at_the_asked_area() -> None:
+    random.seed(0)
+    for _ in range(200):
+        top, left, height, width = crop_window(264, 200, (0.05, 0.32))
+        assert 0 <= top <= 264 - height and 0 <= left <= 200 - width
+        assert 0.04 * 264 * 200 < height * width < 0.34 * 264 * 200
+        assert 3 / 4 - 0.05 < width / height < 4 / 3 + 0.05
+    assert crop_window(100, 10, (0.9, 1.0)) == (43, 0, 13, 10)  # no try fits: torchvision's central fallback
+
+
+def test_grayscale_blur_and_solarisation_act_on_every_band(pisa_dates) -> None:
+    _, dates = pisa_dates
+    reflectance = dates[0][:, :64, :64] * REFLECTANCE
+    random.seed(0)
+    gray = photometric(reflectance.clone(), Photometric(flip_p=0, jitter_p=0, grayscale_p=1.0), None)
+    assert torch.allclose(gray, reflectance.mean(dim=0, keepdim=True).expand_as(reflectance))
+    blurred = gaussian_blur(reflectance, 2.0)
+    assert blurred.shape == reflectance.shape and blurred.std() < reflectance.std()
+    assert torch.allclose(gaussian_blur(torch.full((13, 20, 20), 0.3), 1.5), torch.full((13, 20, 20), 0.3))
+    values = torch.tensor([0.1, 0.49, 0.5, 0.8, 1.3]).view(1, 1, 5)
+    solarised = photometric(values.clone(), Photometric(flip_p=0, jitter_p=0, grayscale_p=0, solarize_p=1.0), None)
+    assert solarised.flatten().tolist() == pytest.approx([0.1, 0.49, 0.5, 0.2, -0.3])
+
+
+def test_contrast_pulls_every_band_towards_the_mean_reflectance(pisa_dates) -> None:
+    _, dates = pisa_dates
+    reflectance = dates[0][:, :32, :32] * REFLECTANCE
+    flat = reflectance.clone()
+    adjust_contrast_(flat, 0.0)
+    assert torch.allclose(flat, torch.full_like(flat, reflectance.mean().item()))
+    same = reflectance.clone()
+    adjust_contrast_(same, 1.0)
+    assert torch.allclose(same, reflectance)
+
+
+def test_saturation_and_hue_change_rgb_bands_only(pisa_dates) -> None:
+    band_names, dates = pisa_dates
+    rgb = list(rgb_indices(band_names))
+    others = [index for index in range(13) if index not in rgb]
+    reflectance = dates[0][:, :32, :32] * REFLECTANCE
+    gray = reflectance.clone()
+    mix_rgb_(gray, saturation_matrix(0.0), rgb)
+    luma = torch.einsum("c,chw->hw", torch.tensor(LUMA_WEIGHTS), reflectance[rgb])
+    assert all(torch.allclose(gray[index], luma, atol=1e-6) for index in rgb)
+    assert torch.equal(gray[others], reflectance[others])
+    rotated = reflectance.clone()
+    mix_rgb_(rotated, hue_rotation(0.25), rgb)
+    rotated_luma = torch.einsum("c,chw->hw", torch.tensor(LUMA_WEIGHTS), rotated[rgb])
+    assert not torch.allclose(rotated[rgb], reflectance[rgb], atol=1e-4)
+    assert torch.allclose(rotated_luma, luma, atol=1e-3)
+    assert torch.allclose(hue_rotation(1.0), torch.eye(3), atol=1e-5)
+
+
+def test_colour_jitter_skips_saturation_and_hue_when_bands_are_unknown(pisa_dates) -> None:
+    _, dates = pisa_dates
+    reflectance = dates[0][:, :32, :32] * REFLECTANCE
+    jittered = reflectance.clone()
+    color_jitter_(jittered, (0.0, 0.0, 0.8, 0.2), None)
+    assert torch.equal(jittered, reflectance)
