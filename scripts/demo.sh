@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${1:-demo_output}
 OSCD="samples/oscd/Onera Satellite Change Detection dataset - Images"
-mkdir -p "$OUT"
+rm -rf "$OUT" && mkdir -p "$OUT"  # each demo starts afresh
 
 echo "== 1/4 DINO-MC pretraining on the OSCD scenes (a short CPU run)"
 $PY -m dinomc_core.pretrain --data "$OSCD" --out "$OUT/pretrain" --arch resnet18 --mode dinomc \
