@@ -118,14 +118,9 @@ def check_every_class_has_samples(chip_set: ChipSet) -> None:
         counts[list(chip.target)] += 1
     empty = [name for name, count in zip(chip_set.classes, counts) if count == 0]
     if empty and not chip_set.multilabel:
-        raise DinoMCError(f"the class(es) {', '.join(empty)} have no samples; add samples or drop them from the class list")
-
-
-def scene_gsd(scene) -> float | None:
-    """Pixel size in metres of a scene in a projected CRS, else None (degrees or no georeference)."""
-    if scene.crs is None or not scene.crs.is_projected:
-        return None
-    return float(abs(scene.res[0]))
+        raise DinoMCError(
+            f"the class(es) {', '.join(empty)} have no samples; add samples or drop them from the class list"
+        )
 
 
 # ----------------------------------------------------------------------------- class folders
@@ -136,7 +131,10 @@ def scan_class_folders(root: Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise DinoMCError(f"the data folder {root} does not exist")
     folders = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
-    files = {folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for folder in folders}
+    files = {
+        folder.name: sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+        for folder in folders
+    }
     if not any(files.values()):
         raise DinoMCError(f"{root} holds no class folders with images (.tif, .jpg, .png) in them")
     empty = [name for name, paths in files.items() if not paths]
@@ -161,7 +159,7 @@ def load_class_folders(root: str | Path) -> ChipSet:
     classes = list(files)
     chips = [Chip(path, (index,)) for index, name in enumerate(classes) for path in files[name]]
     with open_scene(chips[0].source) as scene:
-        band_names, names_known, chip_size, gsd = list(scene.band_names), scene.names_known, scene.width, scene_gsd(scene)
+        band_names, names_known, chip_size, gsd = list(scene.band_names), scene.names_known, scene.width, scene.gsd
     return ChipSet(chips, classes, band_names, names_known, chip_size, read_whole_image, gsd=gsd)
 
 
@@ -191,7 +189,9 @@ def chip_centres(label_array: np.ndarray, stride: int) -> list[tuple[int, int, i
 def centred_window(row: int, col: int, size: int, height: int, width: int) -> Window:
     """A ``size`` window centred on a pixel, shifted to lie inside the raster."""
     if size > height or size > width:
-        raise DinoMCError(f"chips of {size} px do not fit in a raster of {width}x{height} px; use a smaller --chip-size")
+        raise DinoMCError(
+            f"chips of {size} px do not fit in a raster of {width}x{height} px; use a smaller --chip-size"
+        )
     row_off = min(max(row - size // 2, 0), height - size)
     col_off = min(max(col - size // 2, 0), width - size)
     return Window(col_off, row_off, size, size)
@@ -213,7 +213,7 @@ def chips_from_label_array(
 
     with open_scene(raster) as scene:
         band_names, names_known, height, width = list(scene.band_names), scene.names_known, scene.height, scene.width
-        gsd = scene_gsd(scene)
+        gsd = scene.gsd
     if label_array.shape != (height, width):
         raise DinoMCError(
             f"the labels are {label_array.shape[1]}x{label_array.shape[0]} px but the raster is {width}x{height} px; "
@@ -246,7 +246,9 @@ def read_label_raster(labels: Path, classes: list[str] | None) -> tuple[np.ndarr
     highest = int(values.max())
     classes = classes or [f"class {value}" for value in range(1, highest + 1)]
     if highest > len(classes):
-        raise DinoMCError(f"{labels.name} has label {highest} outside the class list of {len(classes)} classes ({', '.join(classes)})")
+        raise DinoMCError(
+            f"{labels.name} has label {highest} outside the class list of {len(classes)} classes ({', '.join(classes)})"
+        )
     return values.astype(np.int64), classes
 
 
@@ -274,7 +276,8 @@ def rasterize_vector_labels(
     except Exception as error:  # any driver error: unreadable is unreadable
         raise DinoMCError(f"{vector.name} is not a vector file geopandas can read ({error})") from error
     if class_field not in frame.columns:
-        raise DinoMCError(f"{vector.name} has no field {class_field!r}; its fields are {', '.join(c for c in frame.columns if c != 'geometry')}")
+        fields = ", ".join(column for column in frame.columns if column != "geometry")
+        raise DinoMCError(f"{vector.name} has no field {class_field!r}; its fields are {fields}")
     frame = frame[frame.geometry.notna() & frame[class_field].notna()]
     values = [str(value) for value in frame[class_field]]
     names = classes or sorted(set(values))
@@ -286,8 +289,9 @@ def rasterize_vector_labels(
     if frame.crs is not None and crs is not None:
         frame = frame.to_crs(crs)
     shapes = [(geometry, names.index(value) + 1) for geometry, value in zip(frame.geometry, values)]
-    burnt = rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32", all_touched=False) if shapes else np.zeros(shape, np.int32)
-    return burnt.astype(np.int64), names
+    if not shapes:
+        return np.zeros(shape, np.int64), names
+    return rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32").astype(np.int64), names
 
 
 def load_raster_with_vector(
@@ -296,3 +300,15 @@ def load_raster_with_vector(
     """Chips from a raster and polygons or points carrying a class field."""
     values, names = rasterize_vector_labels(Path(raster), Path(vector), class_field, parse_class_list(classes))
     return chips_from_label_array(Path(raster), values, names, chip_size)
+
+
+def relabel(chip_set: ChipSet, classes: Sequence[str]) -> ChipSet:
+    """The same chips with targets expressed in another class list (a model's); unknown classes are an error."""
+    outside = [name for name in chip_set.classes if name not in classes]
+    if outside:
+        raise DinoMCError(
+            f"the data has class(es) {', '.join(outside)} outside the model's class list ({', '.join(classes)})"
+        )
+    new_index = [list(classes).index(name) for name in chip_set.classes]
+    chips = [replace(chip, target=tuple(new_index[index] for index in chip.target)) for chip in chip_set.chips]
+    return replace(chip_set, chips=chips, classes=list(classes), colors=[])

@@ -121,3 +121,10 @@ def precision_recall_curve(targets: np.ndarray, scores: np.ndarray, points: int 
     precision = _safe_ratio(positives_at_least, positives_at_least + negatives_at_least)
     recall = _safe_ratio(positives_at_least, max(int(targets.sum()), 1))
     return {"threshold": thresholds.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}
+
+
+def selection_score(logits: np.ndarray, targets: np.ndarray, multilabel: bool) -> float:
+    """The number models are selected on: micro mAP for multi-label data, accuracy otherwise."""
+    if multilabel:
+        return average_precision(targets, logits)
+    return float(np.mean(np.argmax(logits, axis=1) == targets))

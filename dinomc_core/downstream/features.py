@@ -1,0 +1,100 @@
+"""Model inputs from labelled chips, and the chip feature every classification head is trained on.
+
+The chip feature is the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs;
+for CNNs this equals the pooled global feature). Choosing it over the ViT CLS token makes a chip classifier usable
+on maps: the same head applied to dense features averaged over a chip-sized sliding window gives a per-location
+prediction that matches what it saw in training (see ``ChipClassifier.predict_dense``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from dinomc_core.data.bands import canonical_band_name
+from dinomc_core.data.labelled import ChipSet
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.runtime import Runtime, evaluation_mode
+from dinomc_core.errors import DinoMCError
+
+
+def chip_feature(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip."""
+    return encoder.forward_dense(x).mean(dim=(-2, -1))
+
+
+def match_bands(available: Sequence[str], names_known: bool, required: Sequence[str]) -> list[int]:
+    """Positions of the model's bands (in model order) among the data's bands; a missing band is an error."""
+    if not names_known:
+        if len(available) != len(required):
+            raise DinoMCError(
+                f"the data has {len(available)} unnamed bands but the encoder needs {len(required)} "
+                f"({', '.join(required)})"
+            )
+        return list(range(len(available)))
+    positions = {canonical_band_name(name): index for index, name in enumerate(available)}
+    missing = [name for name in required if canonical_band_name(name) not in positions]
+    if missing:
+        raise DinoMCError(
+            f"the encoder needs band(s) {', '.join(missing)} that the data lacks (it has {', '.join(available)})"
+        )
+    return [positions[canonical_band_name(name)] for name in required]
+
+
+def target_vector(target: tuple[int, ...], num_classes: int, multilabel: bool) -> torch.Tensor:
+    """A class index (single-label) or a multi-hot float vector (multi-label)."""
+    if not multilabel:
+        return torch.tensor(target[0])
+    vector = torch.zeros(num_classes)
+    vector[list(target)] = 1.0
+    return vector
+
+
+def random_dihedral(x: torch.Tensor) -> torch.Tensor:
+    """One of the 8 flips and right-angle rotations, at random (overhead imagery has no up)."""
+    if torch.rand(()) < 0.5:
+        x = x.flip(-1)
+    return torch.rot90(x, int(torch.randint(0, 4, ())), dims=(-2, -1))
+
+
+class ChipTensors(Dataset):
+    """Normalised chips in the model's band order, with their targets; optional random flips and rotations."""
+
+    def __init__(self, chip_set: ChipSet, band_indices: list[int], normalization: Normalization, augment: bool = False):
+        self.chip_set = chip_set
+        self.band_indices = band_indices
+        self.normalization = normalization
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.chip_set)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = self.chip_set.read(index)[self.band_indices].astype(np.float32)
+        size = self.chip_set.chip_size
+        if raw.shape[-2:] != (size, size):
+            raise DinoMCError(
+                f"{self.chip_set.chips[index].source.name} is {raw.shape[-1]}x{raw.shape[-2]} px but the chips of this "
+                f"data set are {size}x{size} px; give every chip the same size"
+            )
+        x = torch.from_numpy(self.normalization.apply(raw))
+        if self.augment:
+            x = random_dihedral(x)
+        chip = self.chip_set.chips[index]
+        return x, target_vector(chip.target, len(self.chip_set.classes), self.chip_set.multilabel)
+
+
+def extract_features(
+    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chip features ``(N, D)`` (float32, on the CPU) and targets of a whole data set, with a frozen encoder."""
+    features, targets = [], []
+    with evaluation_mode(encoder):
+        for x, target in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            with runtime.autocast():
+                features.append(chip_feature(encoder, x.to(runtime.device)).float().cpu())
+            targets.append(target)
+    return torch.cat(features), torch.cat(targets)

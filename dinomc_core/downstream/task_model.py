@@ -1,0 +1,165 @@
+"""Task models: an encoder plus a task head, stored in one ``.dinomc`` file and rebuilt from it.
+
+Classification and multi-label models (``ChipClassifier``) map chips to ``(N, K)`` logits and maps to per-location
+class probabilities; change models (``ChangeModel``) map two dates to change logits. The head's weights live under
+``head.`` in the file and ``metadata.head`` describes how to rebuild it (``type`` ``linear`` or ``knn``, or
+``siamese_difference_unet``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dinomc_core.downstream.change_model import ChangeModel
+from dinomc_core.downstream.features import chip_feature
+from dinomc_core.errors import DinoMCError
+from dinomc_core.models.modelfile import (
+    HEAD_PREFIX,
+    ModelMetadata,
+    build_encoder,
+    encoder_tensors,
+    read_model_file,
+    save_model_file,
+    strip_prefix,
+)
+
+KNN_CHUNK = 1024
+"""Features compared with the k-NN memory bank at a time (bounds memory on large maps)."""
+
+
+class LinearHead(nn.Module):
+    """Standardise features with their training statistics, then one linear layer."""
+
+    def __init__(self, feature_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(feature_dim))
+        self.register_buffer("feature_std", torch.ones(feature_dim))
+        self.linear = nn.Linear(feature_dim, num_classes)
+
+    def fit_standardisation(self, features: torch.Tensor) -> None:
+        """Per-feature mean and std of training features; near-constant features are not blown up (std floor)."""
+        std = features.std(dim=0).nan_to_num(1.0)
+        self.feature_mean.copy_(features.mean(dim=0))
+        self.feature_std.copy_(std.clamp_min(0.01 * float(std.mean()) + 1e-8))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear((features - self.feature_mean) / self.feature_std)
+
+    def describe(self) -> dict:
+        return {"type": "linear", "feature_dim": self.linear.in_features, "num_classes": self.linear.out_features}
+
+
+class KnnHead(nn.Module):
+    """DINO's weighted k-NN: the k most cosine-similar training chips vote with weight ``exp(similarity / T)``.
+
+    Logits are the log of the vote shares (softmax gives them back); for multi-label data each class scores the
+    weighted share of neighbours that carry it, returned as a logit (sigmoid gives it back).
+    """
+
+    def __init__(self, bank_size: int, feature_dim: int, num_classes: int, k: int = 20, temperature: float = 0.07,
+                 multilabel: bool = False) -> None:
+        super().__init__()
+        self.k, self.temperature, self.multilabel = k, temperature, multilabel
+        self.register_buffer("bank", torch.zeros(bank_size, feature_dim))
+        self.register_buffer("bank_targets", torch.zeros(bank_size, num_classes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if len(features) == 0:
+            return features.new_zeros(0, self.bank_targets.shape[1])
+        return torch.cat([self._vote(chunk) for chunk in features.split(KNN_CHUNK)])
+
+    def _vote(self, features: torch.Tensor) -> torch.Tensor:
+        similarity = F.normalize(features.float(), dim=1) @ self.bank.T
+        top_similarity, neighbours = similarity.topk(min(self.k, len(self.bank)), dim=1)
+        weights = (top_similarity / self.temperature).exp()
+        votes = (weights.unsqueeze(-1) * self.bank_targets[neighbours]).sum(dim=1)
+        share = votes / weights.sum(dim=1, keepdim=True)
+        if self.multilabel:
+            return torch.logit(share.clamp(1e-6, 1 - 1e-6))
+        return share.clamp_min(1e-12).log()
+
+    def describe(self) -> dict:
+        bank_size, feature_dim = self.bank.shape
+        return {"type": "knn", "k": self.k, "temperature": self.temperature, "bank_size": bank_size,
+                "feature_dim": feature_dim, "num_classes": self.bank_targets.shape[1]}
+
+
+class ChipClassifier(nn.Module):
+    """Encoder + head on the chip feature; ``tile_size`` is the chip size (px) the head was trained at."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, multilabel: bool, tile_size: int) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+        self.multilabel, self.tile_size = multilabel, tile_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, K)`` logits of chips."""
+        return self.head(chip_feature(self.encoder, x))
+
+    def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        """Sigmoid for multi-label models, softmax over classes otherwise."""
+        return logits.sigmoid() if self.multilabel else logits.softmax(dim=dim)
+
+    def predict_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, K, h, w)`` class probabilities at feature resolution.
+
+        The head sees, at every location, the dense features averaged over a window the size of a training chip
+        (stride 1, windows clipped at the borders), which is the chip feature it was trained on.
+        """
+        dense = self.encoder.forward_dense(x)
+        stride = x.shape[-1] / dense.shape[-1]
+        window = max(1, round(self.tile_size / stride))
+        pooled = F.avg_pool2d(dense, window, stride=1, padding=window // 2, count_include_pad=False)
+        pooled = pooled[..., : dense.shape[-2], : dense.shape[-1]]
+        n, d, h, w = pooled.shape
+        logits = self.head(pooled.permute(0, 2, 3, 1).reshape(n * h * w, d))
+        return self.probabilities(logits.reshape(n, h, w, -1).permute(0, 3, 1, 2))
+
+    def describe(self) -> dict:
+        return {**self.head.describe(), "feature": "mean of forward_dense over the chip"}
+
+
+def build_head(description: dict, multilabel: bool) -> nn.Module:
+    """An empty head of the described type, ready for its weights."""
+    kind = description.get("type")
+    if kind == "linear":
+        return LinearHead(description["feature_dim"], description["num_classes"])
+    if kind == "knn":
+        return KnnHead(description["bank_size"], description["feature_dim"], description["num_classes"],
+                       description["k"], description["temperature"], multilabel)
+    raise DinoMCError(f"unknown classification head type {kind!r} in the model file; upgrade dinomc to read it")
+
+
+def save_task_model(path: str | os.PathLike, model: nn.Module, metadata: ModelMetadata) -> Path:
+    """Write encoder and head weights and ``metadata`` (whose ``head`` must describe ``model``) atomically."""
+    head = model.decoder if isinstance(model, ChangeModel) else model.head
+    tensors = encoder_tensors(model.encoder)
+    tensors.update({HEAD_PREFIX + name: tensor for name, tensor in head.state_dict().items()})
+    return save_model_file(path, metadata, tensors)
+
+
+def load_task_model(path: str | os.PathLike) -> nn.Module:
+    """A ``ChipClassifier`` or ``ChangeModel`` in eval mode with ``.metadata``; encoder-only files are refused."""
+    metadata, tensors = read_model_file(path)
+    name = Path(path).name
+    if metadata.task == "encoder" or not metadata.head:
+        raise DinoMCError(
+            f"{name} is an encoder without a task head; train one with python -m dinomc_core.finetune first"
+        )
+    encoder = build_encoder(metadata, tensors, source=name)
+    if metadata.task == "change":
+        model: nn.Module = ChangeModel(encoder, metadata.head["width"], metadata.head["encoder"] == "frozen")
+        head = model.decoder
+    else:
+        head = build_head(metadata.head, metadata.task == "multilabel")
+        model = ChipClassifier(encoder, head, metadata.task == "multilabel", metadata.tile_size)
+    try:
+        head.load_state_dict(strip_prefix(tensors, HEAD_PREFIX), strict=True)
+    except RuntimeError as error:
+        raise DinoMCError(f"the task head in {name} does not match its description in the metadata") from error
+    model.metadata = metadata
+    return model.eval()

@@ -1,0 +1,142 @@
+"""``python -m dinomc_core.finetune``: turn a pretrained encoder into a classifier or change model, and evaluate one.
+
+Subcommands: ``classify`` and ``multilabel`` (``--protocol linear|knn|full``), ``change`` (Siamese UNet on city
+pairs) and ``evaluate`` (metrics of a model file on labelled data). Works on CPU or GPU, with ``--amp`` and under
+``torchrun`` for several GPUs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dinomc_core.downstream.formats import CHANGE_FORMATS, CHIP_FORMATS, DataOptions, load_change_cities, load_chips
+from dinomc_core.downstream.runs import (
+    PROTOCOLS,
+    TrainOptions,
+    cities_to_evaluate,
+    evaluate_change,
+    evaluate_chips,
+    train_change,
+    train_chip_classifier,
+)
+from dinomc_core.downstream.runtime import Runtime, setup_runtime
+from dinomc_core.errors import run_cli
+from dinomc_core.progress import Progress, SilentProgress, TqdmProgress
+from dinomc_core.ssl.distributed import DEVICE_CHOICES, shutdown_distributed
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    """Where the labelled data is and how to read it."""
+    parser.add_argument("--data", required=True, help="data set root, chip folder, or raster")
+    parser.add_argument("--format", required=True, choices=formats, help="layout of --data")
+    parser.add_argument("--labels", help="label raster (--format raster) or vector file (--format vector)")
+    parser.add_argument("--class-field", help="field of --labels holding each feature's class (--format vector)")
+    parser.add_argument("--classes", help="comma-separated class names (label raster values 1..K, or the allowed vector classes)")
+    parser.add_argument("--chip-size", type=int, default=64, help="chip size in px cut from a raster (default 64)")
+    parser.add_argument("--nomenclature", type=int, default=19, choices=(19, 43), help="BigEarthNet classes (default 19)")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="hold-out share when the data has no validation split")
+    parser.add_argument("--val-cities", default="", help="comma-separated OSCD training cities held out for validation (default: 2 drawn with --seed)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Output folder and hardware."""
+    parser.add_argument("--out", required=True, help="output folder for model.dinomc, metrics.json and pictures")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The encoder and optimisation settings."""
+    parser.add_argument("--encoder", required=True, help="pretrained encoder (.dinomc)")
+    parser.add_argument("--epochs", type=int, help="default: 100 (linear), 30 (full), 20 (change)")
+    parser.add_argument("--lr", type=float, help="default: 1e-2 (linear), 1e-3 (change), 1e-4 (full)")
+    parser.add_argument("--batch-size", type=int, default=32)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dinomc_core.finetune",
+        description="Turn a pretrained encoder into a land-cover classifier or a change model, and evaluate one.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("classify", "single-label land-cover classification"), ("multilabel", "multi-label classification")):
+        command = commands.add_parser(name, help=text)
+        add_training_arguments(command)
+        add_data_arguments(command, CHIP_FORMATS)
+        add_run_arguments(command)
+        command.add_argument("--protocol", default="linear", choices=PROTOCOLS, help="frozen linear probe, weighted k-NN, or full fine-tuning")
+        command.add_argument("--knn-k", type=int, default=20)
+        command.add_argument("--knn-temperature", type=float, default=0.07)
+    change = commands.add_parser("change", help="Siamese change detection on city pairs")
+    add_training_arguments(change)
+    add_data_arguments(change, CHANGE_FORMATS)
+    add_run_arguments(change)
+    change.add_argument("--patch-size", type=int, default=96, help="training patch size in px (default 96)")
+    change.add_argument("--patches-per-epoch", type=int, default=512)
+    change.add_argument("--finetune-encoder", action="store_true", help="train the encoder too (default: frozen)")
+    evaluate = commands.add_parser("evaluate", help="metrics of a model file on labelled data")
+    evaluate.add_argument("--model", required=True, help="task model (.dinomc)")
+    add_data_arguments(evaluate, CHIP_FORMATS + CHANGE_FORMATS)
+    add_run_arguments(evaluate)
+    evaluate.add_argument("--split", help="evaluate only this split (train, val, test); default: every labelled image")
+    return parser
+
+
+def data_options(args: argparse.Namespace) -> DataOptions:
+    return DataOptions(
+        labels=args.labels, class_field=args.class_field, classes=args.classes, chip_size=args.chip_size,
+        nomenclature=args.nomenclature, val_fraction=args.val_fraction,
+        val_cities=tuple(name.strip() for name in args.val_cities.split(",") if name.strip()), seed=args.seed,
+    )
+
+
+def train_options(args: argparse.Namespace) -> TrainOptions:
+    return TrainOptions(
+        protocol=getattr(args, "protocol", "linear"), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        knn_k=getattr(args, "knn_k", 20), knn_temperature=getattr(args, "knn_temperature", 0.07), seed=args.seed,
+        change_patch_size=getattr(args, "patch_size", 96), change_patches_per_epoch=getattr(args, "patches_per_epoch", 512),
+        freeze_encoder=not getattr(args, "finetune_encoder", False),
+    )
+
+
+def run(args: argparse.Namespace, runtime: Runtime, progress: Progress) -> dict:
+    """Dispatch one subcommand."""
+    options = data_options(args)
+    if args.command == "change":
+        return train_change(args.encoder, load_change_cities(args.format, args.data, options), args.out, train_options(args), runtime, progress)
+    if args.command in ("classify", "multilabel"):
+        chips = load_chips(args.format, args.data, options)
+        return train_chip_classifier(args.encoder, chips, args.command == "multilabel", args.out, train_options(args), runtime, progress)
+    if args.format in CHANGE_FORMATS:
+        cities = cities_to_evaluate(load_change_cities(args.format, args.data, options), args.split)
+        return evaluate_change(args.model, cities, args.out, runtime)
+    chips = load_chips(args.format, args.data, options)
+    return evaluate_chips(args.model, chips.subset(args.split) if args.split else chips, args.out, runtime)
+
+
+def summary(metrics: dict) -> str:
+    """One line with the headline numbers."""
+    keys = ("accuracy", "macro_f1", "map_micro", "map_macro", "precision", "recall", "f1", "iou")
+    return ", ".join(f"{key} {metrics[key]:.4f}" for key in keys if isinstance(metrics.get(key), float))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    runtime = setup_runtime(args.device, args.amp)
+    progress = TqdmProgress(disable=args.quiet) if runtime.is_main else SilentProgress()
+    try:
+        metrics = run(args, runtime, progress)
+    finally:
+        if isinstance(progress, TqdmProgress):
+            progress.close()
+        shutdown_distributed()
+    if metrics:
+        print(f"{args.command}: {summary(metrics)} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

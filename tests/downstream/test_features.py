@@ -1,0 +1,48 @@
+"""Model inputs from real chips: bands matched by name, normalised, targets, chip feature."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dinomc_core.data.bands import SENTINEL2_BANDS
+from dinomc_core.data.eurosat import load_eurosat
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.features import ChipTensors, chip_feature, extract_features, match_bands, random_dihedral
+from dinomc_core.downstream.runtime import setup_runtime
+from dinomc_core.errors import DinoMCError
+from dinomc_core.models import load_model
+
+
+def test_sentinel2_order_is_mapped_onto_eurosat_order(shared_data):
+    chips = load_eurosat(shared_data / "eurosat_ms")
+    indices = match_bands(chips.band_names, True, SENTINEL2_BANDS)
+    assert indices[SENTINEL2_BANDS.index("B8A")] == 12 and indices[SENTINEL2_BANDS.index("B09")] == 8
+    with pytest.raises(DinoMCError, match="needs band\\(s\\) B10"):
+        match_bands(["B02", "B03"], True, ["B02", "B10"])
+    with pytest.raises(DinoMCError, match="3 unnamed bands"):
+        match_bands(["1", "2", "3"], False, SENTINEL2_BANDS)
+
+
+def test_chip_tensors_are_normalised_in_model_band_order(shared_data):
+    chips = load_eurosat(shared_data / "eurosat_ms")
+    indices = match_bands(chips.band_names, True, SENTINEL2_BANDS)
+    normalization = Normalization([1e-4] * 13, [0.1] * 13, [0.05] * 13)
+    x, target = ChipTensors(chips, indices, normalization)[0]
+    raw = chips.read(0)
+    assert x.shape == (13, 64, 64) and x.dtype == torch.float32 and int(target) == 0
+    assert float(x[8, 0, 0]) == pytest.approx((raw[12, 0, 0] * 1e-4 - 0.1) / 0.05, rel=1e-5)  # B8A
+
+
+def test_dihedral_keeps_content_and_features_are_dense_means(encoder_file, shared_data):
+    x = torch.arange(16.0).reshape(1, 4, 4)
+    assert sorted(random_dihedral(x).flatten().tolist()) == x.flatten().tolist()
+    encoder = load_model(encoder_file("resnet18"))
+    chips = load_eurosat(shared_data / "eurosat_ms").subset("val")
+    dataset = ChipTensors(chips, match_bands(chips.band_names, True, SENTINEL2_BANDS), Normalization.from_dict(encoder.metadata.normalization))
+    features, targets = extract_features(encoder, dataset, setup_runtime("cpu"), batch_size=8)
+    assert features.shape == (20, 512) and targets.tolist() == sorted(targets.tolist())
+    with torch.no_grad():
+        assert torch.allclose(chip_feature(encoder, dataset[0][0][None])[0], features[0], atol=1e-5)
+        assert torch.allclose(encoder(dataset[0][0][None]), features[:1], atol=1e-4)  # CNN: equals the pooled feature
+    assert np.isfinite(features.numpy()).all()

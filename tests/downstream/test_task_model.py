@@ -1,0 +1,70 @@
+"""Task model files: heads stored under head., rebuilt from the metadata, dense predictions consistent with chips."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dinomc_core.downstream.change_model import ChangeModel
+from dinomc_core.downstream.knn import build_knn_head
+from dinomc_core.downstream.task_model import ChipClassifier, LinearHead, load_task_model, save_task_model
+from dinomc_core.errors import DinoMCError
+from dinomc_core.models import load_model, read_model_file
+
+CLASSES = [{"name": "water", "color": "#0000ff"}, {"name": "forest", "color": "#00ff00"}, {"name": "urban", "color": "#ff0000"}]
+
+
+def _save_classifier(encoder_path, path, head, multilabel=False):
+    encoder = load_model(encoder_path)
+    model = ChipClassifier(encoder, head, multilabel, tile_size=64)
+    metadata = replace(encoder.metadata, task="multilabel" if multilabel else "classification", classes=CLASSES,
+                       head=model.describe(), tile_size=64)
+    save_task_model(path, model, metadata)
+    return model
+
+
+def test_linear_classifier_round_trip_and_dense_prediction(encoder_file, tmp_path):
+    torch.manual_seed(0)
+    head = LinearHead(512, 3)
+    head.fit_standardisation(torch.rand(10, 512))
+    original = _save_classifier(encoder_file("resnet18"), tmp_path / "model.dinomc", head).eval()
+    loaded = load_task_model(tmp_path / "model.dinomc")
+    assert not loaded.training and loaded.metadata.class_names == ["water", "forest", "urban"]
+    assert set(read_model_file(tmp_path / "model.dinomc")[1]) >= {"head.linear.weight", "head.feature_std"}
+    x = torch.randn(2, 13, 64, 64)
+    with torch.no_grad():
+        logits = loaded(x)
+        assert torch.allclose(logits, original(x), atol=1e-5) and logits.shape == (2, 3)
+        dense = loaded.predict_dense(x)
+    # resnet18: stride 32, a 64 px chip is a 2x2 window; location (1, 1) pools exactly the whole chip
+    assert dense.shape == (2, 3, 2, 2)
+    assert torch.allclose(dense[..., 1, 1], logits.softmax(dim=1), atol=1e-5)
+    assert torch.allclose(dense.sum(dim=1), torch.ones(2, 2, 2), atol=1e-5)
+
+
+def test_vit_knn_multilabel_round_trip(encoder_file, tmp_path):
+    features, targets = torch.randn(25, 192), (torch.rand(25, 3) > 0.5).float()
+    head = build_knn_head(features, targets, 3, multilabel=True)
+    _save_classifier(encoder_file("vit_tiny_patch16_224"), tmp_path / "knn.dinomc", head, multilabel=True)
+    loaded = load_task_model(tmp_path / "knn.dinomc")
+    assert loaded.metadata.head["type"] == "knn" and loaded.metadata.head["k"] == 20
+    with torch.no_grad():
+        dense = loaded.predict_dense(torch.randn(1, 13, 96, 80))
+    assert dense.shape == (1, 3, 6, 5) and float(dense.min()) >= 0 and float(dense.max()) <= 1
+
+
+def test_change_model_round_trip(encoder_file, tmp_path):
+    encoder = load_model(encoder_file("resnet18"))
+    model = ChangeModel(encoder)
+    metadata = replace(encoder.metadata, task="change", classes=[{"name": "change", "color": "#ff0000"}], head=model.describe(), tile_size=96)
+    save_task_model(tmp_path / "change.dinomc", model, metadata)
+    loaded = load_task_model(tmp_path / "change.dinomc")
+    before, after = torch.randn(1, 13, 70, 50), torch.randn(1, 13, 70, 50)
+    with torch.no_grad():
+        assert torch.allclose(loaded(before, after), model.eval()(before, after), atol=1e-5)
+
+
+def test_encoder_only_file_is_refused(encoder_file):
+    with pytest.raises(DinoMCError, match="encoder without a task head"):
+        load_task_model(encoder_file("resnet18"))
