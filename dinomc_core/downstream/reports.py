@@ -1,17 +1,13 @@
 """Run reports: ``metrics.json`` and pictures (training curves, confusion matrix, precision-recall curve)."""
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
+from dinomc_core.atomic import write_json_atomically
+from dinomc_core.plotting import pyplot as plt
 
 
 def json_ready(value):
@@ -27,11 +23,7 @@ def json_ready(value):
 
 def write_json(path: Path, content: dict) -> Path:
     """Write ``content`` as indented JSON atomically."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(json_ready(content), stream, indent=2)
-    os.replace(temporary, path)
-    return path
+    return write_json_atomically(path, json_ready(content))
 
 
 def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from dinomc_core.atomic import atomic_path
 from dinomc_core.errors import DinoMCError
 
 FORMAT_VERSION = 1
@@ -92,15 +92,9 @@ def save_model_file(path: str | os.PathLike, metadata: ModelMetadata, tensors: d
     if not path.parent.is_dir():
         raise DinoMCError(f"the folder {path.parent} does not exist; create it first")
     weights = save_safetensors({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()})
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps(metadata.to_dict(), indent=2))
-            archive.writestr(WEIGHTS_MEMBER, weights)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(METADATA_MEMBER, json.dumps(metadata.to_dict(), indent=2))
+        archive.writestr(WEIGHTS_MEMBER, weights)
     return path
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from dinomc_core.atomic import atomic_path
 from dinomc_core.data import rgb_indices
 from dinomc_core.data.normalization import Normalization, compute_normalization
 from dinomc_core.data.pretrain_datasets import PretrainDataset, build_pretrain_dataset
@@ -479,20 +478,6 @@ def save_encoder(
     save_model_file(out / ENCODER_NAME, metadata, tensors)
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` that replaces it only once the write has succeeded."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 # ============ randomness ============
 
 def seed_everything(seed: int) -> None:
@@ -551,7 +536,7 @@ class TrainingLog:
 
     def plot(self, path: Path) -> None:
         """Loss against iteration, written atomically (no pyplot, so no global backend is changed)."""
-        from matplotlib.figure import Figure
+        from dinomc_core.plotting import Figure
 
         figure = Figure(figsize=(6, 4))
         axes = figure.add_subplot()
