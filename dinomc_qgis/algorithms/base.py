@@ -74,6 +74,12 @@ class DinoMCAlgorithm(QgsProcessingAlgorithm):
     def bands(self, parameters: dict, context: QgsProcessingContext) -> str | None:
         return self.parameterAsString(parameters, BANDS, context).strip() or None
 
+    def optional_double(self, parameters: dict, name: str, context: QgsProcessingContext) -> float | None:
+        """A number parameter left empty is None (e.g. a threshold chosen automatically)."""
+        if parameters.get(name) in (None, ""):
+            return None
+        return self.parameterAsDouble(parameters, name, context)
+
     def model_path(self, parameters: dict, context: QgsProcessingContext) -> str:
         return self.parameterAsFile(parameters, MODEL, context)
 

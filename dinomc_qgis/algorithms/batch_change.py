@@ -56,14 +56,13 @@ class BatchChangeAlgorithm(DinoMCAlgorithm):
         from dinomc_core.inference.batch import run_batch
 
         out_dir = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
-        threshold = parameters.get(THRESHOLD)
         records = run_batch(
             self.model_path(parameters, context),
             METHODS[self.parameterAsEnum(parameters, METHOD, context)],
             self.parameterAsFile(parameters, SCENES, context),
             out_dir,
             pairs_csv=self.parameterAsFile(parameters, PAIRS, context) or None,
-            threshold=None if threshold in (None, "") else self.parameterAsDouble(parameters, THRESHOLD, context),
+            threshold=self.optional_double(parameters, THRESHOLD, context),
             bands=self.bands(parameters, context),
             options=self.engine_options(parameters, context),
             progress=progress,

@@ -65,7 +65,6 @@ class ChangeAlgorithm(DinoMCAlgorithm):
         change_path = self.parameterAsOutputLayer(parameters, OUTPUT, context)
         magnitude = self.parameterAsOutputLayer(parameters, MAGNITUDE, context) or None
         polygons = self.parameterAsOutputLayer(parameters, POLYGONS, context) or None
-        threshold = parameters.get(THRESHOLD)
         stats = detect_change_files(
             self.model_path(parameters, context),
             METHODS[self.parameterAsEnum(parameters, METHOD, context)],
@@ -73,7 +72,7 @@ class ChangeAlgorithm(DinoMCAlgorithm):
             self.raster_path(parameters, AFTER, context),
             ChangeOutputs(change=change_path, magnitude=magnitude, polygons=polygons,
                           min_area=self.parameterAsDouble(parameters, MIN_AREA, context)),
-            threshold=None if threshold in (None, "") else self.parameterAsDouble(parameters, THRESHOLD, context),
+            threshold=self.optional_double(parameters, THRESHOLD, context),
             bands=self.bands(parameters, context),
             options=self.engine_options(parameters, context),
             progress=progress,

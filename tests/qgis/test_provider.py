@@ -94,6 +94,19 @@ def test_change_by_embeddings_gives_a_styled_change_map(dinomc_provider, rgb_enc
     QgsProject.instance().removeAllMapLayers()
 
 
+def test_batch_change_over_a_folder_of_dated_scenes(dinomc_provider, rgb_encoder, shared_data, tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for path, date in zip(two_dates(shared_data, tmp_path), ("20161130", "20170829")):
+        path.rename(scenes / f"bercy_{date}.tif")
+    out = tmp_path / "out"
+    result = run("dinomc:batchchange", {"SCENES": str(scenes), "MODEL": str(rgb_encoder), "METHOD": 0, "OUTPUT_FOLDER": str(out)})
+    assert result["PAIR_COUNT"] == 1
+    assert (out / "summary.csv").is_file() and Path(result["SUMMARY"]).is_file()
+    again = run("dinomc:batchchange", {"SCENES": str(scenes), "MODEL": str(rgb_encoder), "METHOD": 0, "OUTPUT_FOLDER": str(out)})
+    assert again["PAIR_COUNT"] == 1  # finished pairs are skipped, the summary still lists them
+
+
 def training_polygons(landsat_path):
     """A scratch (memory) layer with two classes drawn as squares inside the scene's valid area."""
     with rasterio.open(landsat_path) as source:
