@@ -1,0 +1,95 @@
+"""``python -m dinomc_core.change``: change maps between two dates, or over a whole folder of scenes.
+
+Pair mode: ``--model M --before A --after B --output CHANGE.tif``. Batch mode: ``--model M --scenes DIR --out OUTDIR``.
+"""
+from __future__ import annotations
+
+import os
+
+# Before torch loads OpenMP: idle OpenMP threads that spin starve the engine's reader and writer threads (and
+# everything else on a shared machine); passive waiting made the model alone 2.4x faster on a busy 2-core CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dinomc_core.errors import DinoMCError, run_cli
+from dinomc_core.inference.batch import run_batch
+from dinomc_core.inference.change import METHODS, ChangeOutputs, detect_change_files
+from dinomc_core.inference.cli import add_engine_arguments, engine_options, progress_bar
+from dinomc_core.models import read_model_file
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dinomc_core.change",
+        description="Map what changed between two dates (pair mode) or between consecutive dates of every place in "
+        "a folder of scenes (batch mode). The change raster is uint8: 0 nodata, 1 unchanged, 2 changed.",
+    )
+    parser.add_argument("--model", required=True, type=Path, help="change model file (supervised) or any model file (embedding)")
+    parser.add_argument("--method", choices=("auto",) + METHODS, default="auto",
+                        help="supervised: a fine-tuned change model; embedding: cosine distance of DINO-MC embeddings "
+                        "(default: supervised for change model files, embedding otherwise)")
+    parser.add_argument("--threshold", type=float, help="changed where the magnitude is above this (default: 0.5 "
+                        "for supervised, Otsu's automatic threshold for embedding)")
+    pair = parser.add_argument_group("pair mode")
+    pair.add_argument("--before", type=Path, help="first date: raster or folder of band files")
+    pair.add_argument("--after", type=Path, help="second date (reprojected onto the first's grid when needed)")
+    pair.add_argument("--output", type=Path, help="change raster (GeoTIFF)")
+    pair.add_argument("--magnitude", type=Path, help="change magnitude (float32): probability or embedding distance")
+    pair.add_argument("--polygons", type=Path, help="GeoPackage of changed regions with their area")
+    pair.add_argument("--min-area", type=float, default=0.0, help="drop change polygons smaller than this (m²)")
+    batch = parser.add_argument_group("batch mode")
+    batch.add_argument("--scenes", type=Path, help="folder of scenes (rasters and one-file-per-band folders)")
+    batch.add_argument("--out", type=Path, help="output folder: one folder per pair, summary.csv, summary.gpkg")
+    batch.add_argument("--pairs", type=Path, help="CSV with before,after columns instead of consecutive dates")
+    add_engine_arguments(parser)
+    return parser
+
+
+def chosen_method(method: str, model_path: Path) -> str:
+    """``auto``: supervised for a change model file, embedding for any other model file."""
+    if method != "auto":
+        return method
+    metadata, _ = read_model_file(model_path)
+    return "supervised" if metadata.task == "change" else "embedding"
+
+
+def check_mode(args: argparse.Namespace) -> str:
+    """``pair`` or ``batch``, refusing a mix of both or an incomplete set of options."""
+    pair = [args.before, args.after, args.output]
+    batch = [args.scenes, args.out]
+    if any(pair) and any(batch):
+        raise DinoMCError("give either --before/--after/--output (pair mode) or --scenes/--out (batch mode), not both")
+    if all(pair):
+        return "pair"
+    if all(batch):
+        return "batch"
+    raise DinoMCError("give --before, --after and --output (pair mode), or --scenes and --out (batch mode)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    mode = check_mode(args)
+    method = chosen_method(args.method, args.model)
+    progress = progress_bar(args)
+    try:
+        if mode == "batch":
+            records = run_batch(args.model, method, args.scenes, args.out, args.pairs, args.threshold, args.bands,
+                                engine_options(args), progress, args.cog)
+            print(f"{len(records)} pairs in {args.out / 'summary.csv'}", file=sys.stderr)
+            return 0
+        outputs = ChangeOutputs(args.output, args.magnitude, args.polygons, args.min_area, args.cog)
+        stats = detect_change_files(args.model, method, args.before, args.after, outputs, args.threshold, args.bands,
+                                    engine_options(args), progress)
+    finally:
+        progress.close()
+    print(f"changed: {stats.changed_percent:.2f} % ({stats.changed_hectares:.2f} ha), threshold {stats.threshold:.4f}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
