@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-qgis qgis qgis-providers python3-venv python3-pyproj python3-fiona
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test plugin clean
 
 setup: $(STAMP)
 
@@ -26,5 +26,12 @@ demo: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 
+# The QGIS plugin as a zip for "Install from ZIP": the dinomc_qgis folder with metadata.txt inside.
+plugin:
+	rm -rf build/plugin && mkdir -p build/plugin dist
+	cp -r dinomc_qgis build/plugin/ && cp metadata.txt build/plugin/dinomc_qgis/
+	find build/plugin -name __pycache__ -prune -exec rm -rf {} +
+	cd build/plugin && $(PY) -m zipfile -c ../../dist/dinomc_qgis.zip dinomc_qgis
+
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache build dist

@@ -4,12 +4,6 @@ Pair mode: ``--model M --before A --after B --output CHANGE.tif``. Batch mode: `
 """
 from __future__ import annotations
 
-import os
-
-# Before torch loads OpenMP: idle OpenMP threads that spin starve the engine's reader and writer threads (and
-# everything else on a shared machine); passive waiting made the model alone 2.4x faster on a busy 2-core CPU.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import sys
 from collections.abc import Sequence

@@ -5,15 +5,9 @@ Every setting is a flag and a key of the optional ``--config`` YAML file (flags 
 """
 from __future__ import annotations
 
-import os
-
-# OpenMP threads that spin while waiting make a CPU run many times slower as soon as another job shares the cores
-# (measured: 0.19 against 2.1 images/s, docs/benchmarks.md). This must be set before torch starts OpenMP, hence
-# before the imports below; a user's OMP_WAIT_POLICY (ACTIVE on a dedicated machine) wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import dataclasses
+import os
 import sys
 import types
 import typing

@@ -25,6 +25,7 @@ import shapely
 from rasterio.warp import transform_bounds
 from torch import nn
 
+from dinomc_core.atomic import write_json_atomically
 from dinomc_core.data import band_files, open_scene
 from dinomc_core.data.raster import is_raster_file
 from dinomc_core.errors import CancelledError, DinoMCError
@@ -272,12 +273,6 @@ def _iso(date: dt.date | None) -> str:
     return date.isoformat() if date else ""
 
 
-def write_json_atomically(path: Path, content: dict) -> None:
-    temporary = path.with_name(f"{TEMP_PREFIX}{path.name}")
-    temporary.write_text(json.dumps(content, indent=2))
-    os.replace(temporary, path)
-
-
 def read_records(out_dir: Path) -> list[PairRecord]:
     """Every finished pair under ``out_dir`` (by any process), in folder order."""
     return [PairRecord(**json.loads(path.read_text())) for path in sorted(out_dir.glob(f"*/{RECORD_NAME}"))]
@@ -312,7 +307,7 @@ def write_summary(out_dir: Path) -> list[PairRecord]:
         rows = [{key: value for key, value in asdict(record).items() if key != "footprint"} for record in records]
         geometry = gpd.GeoSeries([shapely.from_wkt(record.footprint) for record in records], crs="EPSG:4326")
         frame = gpd.GeoDataFrame(rows, columns=list(SUMMARY_COLUMNS), geometry=geometry)
-        frame.to_file(layer, layer="pairs", driver="GPKG", engine="pyogrio", geometry_type="Polygon")
+        frame.to_file(layer, layer="pairs", driver="GPKG", geometry_type="Polygon")
         os.replace(table, out_dir / "summary.csv")
         os.replace(layer, out_dir / "summary.gpkg")
     return records

@@ -34,7 +34,7 @@ def polygonize(raster: Path, output: Path, names: Mapping[int, str], min_area_m2
     regions = _join_cut_regions(pieces)
     frame = _region_frame(regions, names, crs)
     frame = frame[frame["area_m2"].isna() | (frame["area_m2"] >= min_area_m2)]
-    frame.to_file(output, layer=layer, driver="GPKG", engine="pyogrio", geometry_type="Polygon")
+    frame.to_file(output, layer=layer, driver="GPKG", geometry_type="Polygon")
     return len(frame)
 
 
