@@ -1,7 +1,6 @@
 """One small progress-and-cancel interface shared by the CLIs (a tqdm bar) and the QGIS plugin (its feedback)."""
 from __future__ import annotations
 
-import sys
 from typing import Protocol
 
 from dinomc_core.errors import CancelledError
@@ -36,7 +35,7 @@ class SilentProgress:
 
 
 class TqdmProgress:
-    """A terminal progress bar for the CLIs; log lines go to stderr above the bar (stdout keeps the results)."""
+    """A terminal progress bar for the CLIs (on stderr); log lines go to stdout above it, so stderr holds only errors."""
 
     def __init__(self, disable: bool = False) -> None:
         self._bar = None
@@ -59,7 +58,7 @@ class TqdmProgress:
     def log(self, message: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(message, file=sys.stderr)
+        tqdm.write(message)
 
     def close(self) -> None:
         if self._bar is not None:
