@@ -9,14 +9,17 @@ standardised last (``(x - mean) / std``). What each operation means for multispe
   apparent ground sampling distance, the same for every band.
 * **horizontal flip**: geometry only; valid for any band.
 * **brightness** (factor ``b``): every band times ``b``, as a change of illumination (sun elevation, haze) does.
-* **contrast** (factor ``c``): every value pulled towards (``c < 1``) or pushed away from (``c > 1``) the mean
-  reflectance of the whole crop over all bands.
+* **contrast** (factor ``c``): every value pulled towards (``c < 1``) or pushed away from (``c > 1``) its own
+  band's mean over the crop, so the spectral signature (the band means) is kept and no band is dragged towards
+  another band's level.
 * **saturation** and **hue**: defined for colour only, so they act on the red, green and blue bands when the band
   names say which they are, and are skipped otherwise. Saturation blends RGB with its luma (ITU-R 601 weights);
   hue rotates the chroma plane of YIQ by an angle, which keeps luma and needs no clipping (torchvision's HSV
   round trip clips to [0, 1]). Other bands are left as they are.
-* **grayscale**: every band replaced by the mean of all bands, which removes the spectral signature and keeps
-  the spatial pattern, as grayscale does for RGB.
+* **grayscale**: every band replaced by the mean over all bands of the *standardised* values, brought back to the
+  band's own mean and spread: the spectral signature becomes the average one and the spatial pattern stays, as
+  grayscale does for RGB. Averaging raw reflectance instead would put bands of small spread (B10, B01, B09) at
+  hundreds of standard deviations from their mean.
 * **gaussian blur**: each band blurred with the same sigma, drawn in [0.1, 2.0] pixels (DINO's range).
 * **solarisation**: reflectance at or above 0.5 inverted (``x -> 1 - x``), PIL's solarize at 128/255 moved onto
   reflectance; bright targets (clouds, snow) turn dark.
@@ -174,7 +177,7 @@ class MultiCropAugmentation:
     def view(self, reflectance: torch.Tensor, spec: CropSpec) -> torch.Tensor:
         """One standardised view of a reflectance image."""
         x = random_resized_crop(reflectance, spec.size, spec.scale, spec.interpolation)
-        x = photometric(x, spec.photometric, self.rgb_indices)
+        x = photometric(x, spec.photometric, self.rgb_indices, self.mean, self.std)
         return x.sub_(self.mean).div_(self.std)
 
 
@@ -215,9 +218,16 @@ def crop_window(height: int, width: int, scale: tuple[float, float]) -> tuple[in
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def photometric(x: torch.Tensor, spec: Photometric, rgb_indices: Sequence[int] | None) -> torch.Tensor:
+def photometric(
+    x: torch.Tensor,
+    spec: Photometric,
+    rgb_indices: Sequence[int] | None,
+    band_mean: torch.Tensor,
+    band_std: torch.Tensor,
+) -> torch.Tensor:
     """Flip, colour jitter, grayscale, blur and solarisation, each drawn with its probability, in DINO's order.
 
+    ``band_mean`` and ``band_std`` (``(C, 1, 1)``, reflectance) are the data's statistics, used by grayscale.
     Works in place: ``x`` must be a tensor the caller owns (a freshly resized crop).
     """
     if random.random() < spec.flip_p:
@@ -225,12 +235,18 @@ def photometric(x: torch.Tensor, spec: Photometric, rgb_indices: Sequence[int] |
     if random.random() < spec.jitter_p:
         color_jitter_(x, spec.jitter, rgb_indices)
     if random.random() < spec.grayscale_p:
-        x = x.mean(dim=0, keepdim=True).expand_as(x).contiguous()
+        x = grayscale(x, band_mean, band_std)
     if random.random() < spec.blur_p:
         x = gaussian_blur(x, random.uniform(*BLUR_SIGMA))
     if random.random() < spec.solarize_p:
         x = torch.where(x >= SOLARIZE_THRESHOLD, 1.0 - x, x)
     return x
+
+
+def grayscale(x: torch.Tensor, band_mean: torch.Tensor, band_std: torch.Tensor) -> torch.Tensor:
+    """Every band set to the mean standardised value over all bands, in its own units (mean + std * z)."""
+    z = ((x - band_mean) / band_std).mean(dim=0, keepdim=True)
+    return band_mean + band_std * z
 
 
 def color_jitter_(
@@ -250,8 +266,8 @@ def color_jitter_(
 
 
 def adjust_contrast_(x: torch.Tensor, factor: float) -> None:
-    """Scale the distance of every value from the crop's mean reflectance (over all bands) by ``factor``."""
-    mean = x.mean()
+    """Scale the distance of every value from its band's mean over the crop by ``factor``."""
+    mean = x.mean(dim=(-2, -1), keepdim=True)
     x.sub_(mean).mul_(factor).add_(mean).clamp_min_(0.0)
 
 

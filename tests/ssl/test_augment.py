@@ -133,22 +133,29 @@ def test_grayscale_blur_and_solarisation_act_on_every_band(pisa_dates) -> None:
     _, dates = pisa_dates
     reflectance = dates[0][:, :64, :64] * REFLECTANCE
     random.seed(0)
-    gray = photometric(reflectance.clone(), Photometric(flip_p=0, jitter_p=0, grayscale_p=1.0), None)
-    assert torch.allclose(gray, reflectance.mean(dim=0, keepdim=True).expand_as(reflectance))
+    band_mean = reflectance.mean(dim=(1, 2), keepdim=True)
+    band_std = reflectance.std(dim=(1, 2), keepdim=True)
+    gray = photometric(reflectance.clone(), Photometric(flip_p=0, jitter_p=0, grayscale_p=1.0), None, band_mean, band_std)
+    z = (gray - band_mean) / band_std
+    assert torch.allclose(z, z[:1].expand_as(z), atol=1e-4)  # one standardised pattern for every band
+    assert torch.allclose(z[0], ((reflectance - band_mean) / band_std).mean(dim=0), atol=1e-4)
+    assert z.abs().max() < 10  # B10 and other narrow bands stay near their own range
     blurred = gaussian_blur(reflectance, 2.0)
     assert blurred.shape == reflectance.shape and blurred.std() < reflectance.std()
     assert torch.allclose(gaussian_blur(torch.full((13, 20, 20), 0.3), 1.5), torch.full((13, 20, 20), 0.3))
     values = torch.tensor([0.1, 0.49, 0.5, 0.8, 1.3]).view(1, 1, 5)
-    solarised = photometric(values.clone(), Photometric(flip_p=0, jitter_p=0, grayscale_p=0, solarize_p=1.0), None)
+    solarised = photometric(
+        values.clone(), Photometric(flip_p=0, jitter_p=0, grayscale_p=0, solarize_p=1.0), None, torch.zeros(1, 1, 1), torch.ones(1, 1, 1)
+    )
     assert solarised.flatten().tolist() == pytest.approx([0.1, 0.49, 0.5, 0.2, -0.3])
 
 
-def test_contrast_pulls_every_band_towards_the_mean_reflectance(pisa_dates) -> None:
+def test_contrast_pulls_every_band_towards_its_own_mean(pisa_dates) -> None:
     _, dates = pisa_dates
     reflectance = dates[0][:, :32, :32] * REFLECTANCE
     flat = reflectance.clone()
     adjust_contrast_(flat, 0.0)
-    assert torch.allclose(flat, torch.full_like(flat, reflectance.mean().item()))
+    assert torch.allclose(flat, reflectance.mean(dim=(1, 2), keepdim=True).expand_as(flat))
     same = reflectance.clone()
     adjust_contrast_(same, 1.0)
     assert torch.allclose(same, reflectance)
