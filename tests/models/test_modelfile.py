@@ -65,32 +65,29 @@ def test_a_torch_checkpoint_is_not_a_model_file(tmp_path):
         read_model_file(path)
 
 
-def test_missing_metadata_key_is_named(tmp_path):
+def with_edited_metadata(tmp_path, edit):
+    """A copy of a valid encoder file whose metadata went through ``edit`` (the weights are kept)."""
     path = tmp_path / "encoder.dinomc"
     write_encoder(path)
     with zipfile.ZipFile(path) as archive:
         metadata = json.loads(archive.read("metadata.json"))
         weights = archive.read("weights.safetensors")
-    del metadata["normalization"]
-    broken = tmp_path / "broken.dinomc"
-    with zipfile.ZipFile(broken, "w") as archive:
+    edit(metadata)
+    edited = tmp_path / "edited.dinomc"
+    with zipfile.ZipFile(edited, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
         archive.writestr("weights.safetensors", weights)
+    return edited
+
+
+def test_missing_metadata_key_is_named(tmp_path):
+    broken = with_edited_metadata(tmp_path, lambda metadata: metadata.pop("normalization"))
     with pytest.raises(DinoMCError, match="lacks the metadata entries normalization"):
         read_model_file(broken)
 
 
 def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path):
-    path = tmp_path / "encoder.dinomc"
-    write_encoder(path)
-    with zipfile.ZipFile(path) as archive:
-        metadata = json.loads(archive.read("metadata.json"))
-        weights = archive.read("weights.safetensors")
-    metadata["arch"] = "resnet34"
-    mismatched = tmp_path / "mismatched.dinomc"
-    with zipfile.ZipFile(mismatched, "w") as archive:
-        archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("weights.safetensors", weights)
+    mismatched = with_edited_metadata(tmp_path, lambda metadata: metadata.update(arch="resnet34"))
     with pytest.raises(DinoMCError, match="do not fit a resnet34"):
         dinomc_core.load_model(mismatched)
 
