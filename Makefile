@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-qgis qgis qgis-providers python3-venv python3-pyproj python3-fiona
 
-.PHONY: setup demo test plugin clean
+.PHONY: setup demo test plugin clean default-models
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	PY=$(PY) bash scripts/demo.sh demo_output
+
+# Rebuild the shipped models (dinomc_core/models/shipped/) from ../shared/data: about an hour on 2 CPU cores; never in CI.
+default-models: setup
+	PY=$(PY) bash scripts/default_models.sh
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests

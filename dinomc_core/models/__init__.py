@@ -12,6 +12,7 @@ from dinomc_core.models.modelfile import (
     save_model_file,
     strip_prefix,
 )
+from dinomc_core.models.registry import resolve_model_path, shipped_models
 
 __all__ = [
     "KNOWN_ARCHS",
@@ -26,6 +27,8 @@ __all__ = [
     "metadata_for_backbone",
     "read_metadata",
     "read_model_file",
+    "resolve_model_path",
     "save_model_file",
+    "shipped_models",
     "strip_prefix",
 ]

@@ -24,6 +24,11 @@ KNOWN_ARCHS = (
     "swin_tiny_patch4_window7_224",
 )
 
+#: Variants of timm models for small crops of 10 m pixels, named in timm's style: the timm model and what changes.
+ARCH_VARIANTS = {
+    "vit_tiny_patch8_64": ("vit_tiny_patch16_224", {"patch_size": 8, "img_size": 64}),
+}
+
 VIT_PYRAMID_DEPTHS = 4
 
 
@@ -54,7 +59,8 @@ class Backbone(nn.Module):
         if in_chans < 1:
             raise DinoMCError(f"a backbone needs at least one input band, got {in_chans}")
         try:
-            self.model = timm.create_model(arch, **_timm_kwargs(arch, in_chans, drop_path_rate))
+            timm_name, changes = ARCH_VARIANTS.get(arch, (arch, {}))
+            self.model = timm.create_model(timm_name, **_timm_kwargs(arch, in_chans, drop_path_rate), **changes)
         except RuntimeError as error:  # timm raises RuntimeError for unknown model names
             raise DinoMCError(
                 f"unknown architecture {arch!r}; use a timm model name such as {', '.join(KNOWN_ARCHS[:4])}"

@@ -2,6 +2,8 @@
 
 It carries everything needed to use the weights on a raster: architecture, band names and order, normalisation,
 ground sampling distance, tile size, task, classes with colours, the task head's description and provenance.
+Weights may be stored in half precision (the shipped models are, to keep the package small); readers always get
+float32. Every reader accepts a shipped model's name in place of a path (``dinomc_core.models.registry``).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from safetensors.torch import save as save_safetensors
 
 from dinomc_core.atomic import atomic_path
 from dinomc_core.errors import DinoMCError
+from dinomc_core.models.registry import resolve_model_path
 
 FORMAT_VERSION = 1
 SUFFIX = ".dinomc"
@@ -29,6 +32,7 @@ ENCODER_PREFIX = "encoder."
 HEAD_PREFIX = "head."
 TASKS = ("encoder", "classification", "multilabel", "change")
 REQUIRED_KEYS = ("format_version", "arch", "in_chans", "feature_dim", "bands", "normalization", "task")
+REDUCED_PRECISIONS = (torch.float16, torch.bfloat16)
 
 
 @dataclass
@@ -83,9 +87,14 @@ class ModelMetadata:
             raise DinoMCError(f"{source} is a {self.task} model without class names")
 
 
-def save_model_file(path: str | os.PathLike, metadata: ModelMetadata, tensors: dict[str, torch.Tensor]) -> Path:
-    """Write a model file atomically (a temporary file in the same folder, then a rename)."""
+def save_model_file(
+    path: str | os.PathLike, metadata: ModelMetadata, tensors: dict[str, torch.Tensor], half_precision: bool = False
+) -> Path:
+    """Write a model file atomically (a temporary file in the same folder, then a rename); ``half_precision``
+    stores floating-point weights as float16 (half the size; readers convert them back to float32)."""
     metadata.validate()
+    if half_precision:
+        tensors = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
     path = Path(path)
     if path.suffix != SUFFIX:
         raise DinoMCError(f"model files end in {SUFFIX}; got {path.name}")
@@ -99,10 +108,9 @@ def save_model_file(path: str | os.PathLike, metadata: ModelMetadata, tensors: d
 
 
 def _read_members(path: str | os.PathLike, with_weights: bool) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
-    """Open the zip, check it holds exactly our two members, parse the metadata and (optionally) the weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise DinoMCError(f"the model file {path} does not exist")
+    """Open the zip, check it holds exactly our two members, parse the metadata and (optionally) the weights
+    (in float32 whatever their stored precision). ``path`` may be a shipped model's name."""
+    path = resolve_model_path(path)
     try:
         with zipfile.ZipFile(path) as archive:
             members = set(archive.namelist())
@@ -119,11 +127,12 @@ def _read_members(path: str | os.PathLike, with_weights: bool) -> tuple[ModelMet
         raise DinoMCError(f"{path.name} is not a readable dinomc model file ({error})") from error
     if not isinstance(raw_metadata, dict):
         raise DinoMCError(f"{path.name} has no metadata object; re-export it with this version")
+    tensors = {name: tensor.float() if tensor.dtype in REDUCED_PRECISIONS else tensor for name, tensor in tensors.items()}
     return ModelMetadata.from_dict(raw_metadata, source=path.name), tensors
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
-    """Read and validate a model file without unpickling anything."""
+    """Read and validate a model file (or a shipped model, by name) without unpickling anything."""
     return _read_members(path, with_weights=True)
 
 
@@ -169,6 +178,7 @@ def build_encoder(metadata: ModelMetadata, tensors: dict[str, torch.Tensor], sou
 
 
 def load_model(path: str | os.PathLike):
-    """The encoder of a model file as a ``Backbone`` in eval mode, with the file's metadata on ``.metadata``."""
+    """The encoder of a model file (or a shipped model, by name) as a ``Backbone`` in eval mode, with the file's
+    metadata on ``.metadata``."""
     metadata, tensors = read_model_file(path)
-    return build_encoder(metadata, tensors, source=Path(path).name)
+    return build_encoder(metadata, tensors, source=resolve_model_path(path).name)

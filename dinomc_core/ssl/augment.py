@@ -24,12 +24,24 @@ standardised last (``(x - mean) / std``). What each operation means for multispe
 * **solarisation**: reflectance at or above 0.5 inverted (``x -> 1 - x``), PIL's solarize at 128/255 moved onto
   reflectance; bright targets (clouds, snow) turn dark.
 
+The paper's photometric policy (``paper``) is DINO's colour augmentation. Grayscale, saturation and hue teach
+invariance to the spectral signature, which is what separates land covers in 13 bands, so a second policy,
+``spectral``, keeps the spectrum: every colour distortion of a view is replaced by
+
+* **global gain**: every band times one factor in ``1 +- g`` with ``g`` half the paper's brightness strength;
+* **per-band gain**: each band times its own factor in ``1 +- 0.05`` (calibration and atmosphere differences);
+* **noise**: gaussian noise of 0.05 band standard deviations, independent per pixel and band;
+
+with the paper's probabilities, flips and blur kept, and no grayscale, saturation, hue, contrast or solarisation:
+no operation mixes bands, so a pixel's spectrum changes only by a global and small per-band gains (and noise).
+
 Nodata values and NaNs are replaced by the band's mean reflectance before anything else, so they reach the model
 as 0. Nothing is clipped at 1: reflectance above 1 (specular glint, clouds) keeps its value. Values are floored at 0
 only after contrast, saturation and hue, which can push them below the physical minimum.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -42,6 +54,10 @@ from dinomc_core.errors import DinoMCError
 
 MODES = ("dino", "dinomc", "dinotp")
 DEFAULT_MODE = "dinomc"
+PHOTOMETRIC_POLICIES = ("paper", "spectral")
+DEFAULT_PHOTOMETRIC = "paper"
+SPECTRAL_BAND_GAIN = 0.05
+SPECTRAL_NOISE = 0.05
 DEFAULT_GLOBAL_SIZE = 224
 DEFAULT_LOCAL_SIZES = (184, 164, 144, 124, 104, 84)
 DINO_LOCAL_SIZE = 96
@@ -66,6 +82,8 @@ class Photometric:
     grayscale_p: float = 0.2
     blur_p: float = 0.0
     solarize_p: float = 0.0
+    band_gain: float = 0.0  # per-band gains drawn in 1 +- band_gain, with probability jitter_p
+    noise: float = 0.0  # gaussian noise in band standard deviations, with probability jitter_p
 
 
 DINO_GLOBAL_1 = Photometric(blur_p=1.0)
@@ -108,8 +126,42 @@ def local_crop_sizes(mode: str, local_sizes: Sequence[int], local_crops_number: 
     return list(local_sizes)[len(local_sizes) - local_crops_number :]
 
 
-def crop_specs(mode: str, global_size: int, local_sizes: Sequence[int]) -> tuple[list[CropSpec], list[CropSpec]]:
-    """The global and local views of a mode, in the order the loss pairs them (globals first)."""
+def spectrum_preserving(spec: Photometric) -> Photometric:
+    """The view's distortions under the ``spectral`` policy: a global gain of half the paper's brightness strength,
+    small per-band gains and noise instead of colour jitter, grayscale and solarisation; flips and blur kept.
+    A view without colour distortion stays without."""
+    if spec.jitter_p == 0:
+        return spec
+    return Photometric(
+        flip_p=spec.flip_p,
+        jitter=(spec.jitter[0] / 2, 0.0, 0.0, 0.0),
+        jitter_p=spec.jitter_p,
+        grayscale_p=0.0,
+        blur_p=spec.blur_p,
+        solarize_p=0.0,
+        band_gain=SPECTRAL_BAND_GAIN,
+        noise=SPECTRAL_NOISE,
+    )
+
+
+def crop_specs(
+    mode: str, global_size: int, local_sizes: Sequence[int], photometric_policy: str = DEFAULT_PHOTOMETRIC
+) -> tuple[list[CropSpec], list[CropSpec]]:
+    """The global and local views of a mode, in the order the loss pairs them (globals first), with the photometric
+    distortions of the paper or their spectrum-preserving counterparts (``photometric_policy``)."""
+    if photometric_policy not in PHOTOMETRIC_POLICIES:
+        raise DinoMCError(
+            f"unknown photometric policy '{photometric_policy}'; choose one of {', '.join(PHOTOMETRIC_POLICIES)}"
+        )
+    globals_, locals_ = paper_crop_specs(mode, global_size, local_sizes)
+    if photometric_policy == "spectral":
+        globals_ = [dataclasses.replace(spec, photometric=spectrum_preserving(spec.photometric)) for spec in globals_]
+        locals_ = [dataclasses.replace(spec, photometric=spectrum_preserving(spec.photometric)) for spec in locals_]
+    return globals_, locals_
+
+
+def paper_crop_specs(mode: str, global_size: int, local_sizes: Sequence[int]) -> tuple[list[CropSpec], list[CropSpec]]:
+    """The global and local views of a mode with the papers' photometric distortions."""
     if mode == "dino":
         globals_ = [
             CropSpec(global_size, DINO_GLOBAL_SCALE, "bicubic", DINO_GLOBAL_1),
@@ -225,22 +277,33 @@ def photometric(
     band_mean: torch.Tensor,
     band_std: torch.Tensor,
 ) -> torch.Tensor:
-    """Flip, colour jitter, grayscale, blur and solarisation, each drawn with its probability, in DINO's order.
+    """Flip, colour jitter, per-band gains, grayscale, blur, noise and solarisation, each drawn with its
+    probability, in DINO's order (per-band gains and noise, absent from DINO, follow jitter and blur).
 
-    ``band_mean`` and ``band_std`` (``(C, 1, 1)``, reflectance) are the data's statistics, used by grayscale.
+    ``band_mean`` and ``band_std`` (``(C, 1, 1)``, reflectance) are the data's statistics, used by grayscale and
+    noise.
     Works in place: ``x`` must be a tensor the caller owns (a freshly resized crop).
     """
     if random.random() < spec.flip_p:
         x = x.flip(-1)
     if random.random() < spec.jitter_p:
         color_jitter_(x, spec.jitter, rgb_indices)
+    if spec.band_gain > 0 and random.random() < spec.jitter_p:
+        x.mul_(band_gains(x.shape[0], spec.band_gain))
     if random.random() < spec.grayscale_p:
         x = grayscale(x, band_mean, band_std)
     if random.random() < spec.blur_p:
         x = gaussian_blur(x, random.uniform(*BLUR_SIGMA))
+    if spec.noise > 0 and random.random() < spec.jitter_p:
+        x = x + torch.randn_like(x) * (spec.noise * band_std)
     if random.random() < spec.solarize_p:
         x = torch.where(x >= SOLARIZE_THRESHOLD, 1.0 - x, x)
     return x
+
+
+def band_gains(bands: int, strength: float) -> torch.Tensor:
+    """``(bands, 1, 1)`` independent factors drawn uniformly in ``1 +- strength``."""
+    return torch.tensor([random.uniform(1 - strength, 1 + strength) for _ in range(bands)]).view(-1, 1, 1)
 
 
 def grayscale(x: torch.Tensor, band_mean: torch.Tensor, band_std: torch.Tensor) -> torch.Tensor:

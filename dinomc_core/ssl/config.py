@@ -9,7 +9,14 @@ from typing import Any, Mapping
 import yaml
 
 from dinomc_core.errors import DinoMCError
-from dinomc_core.ssl.augment import DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZES, DEFAULT_MODE, MODES
+from dinomc_core.ssl.augment import (
+    DEFAULT_GLOBAL_SIZE,
+    DEFAULT_LOCAL_SIZES,
+    DEFAULT_MODE,
+    DEFAULT_PHOTOMETRIC,
+    MODES,
+    PHOTOMETRIC_POLICIES,
+)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -30,6 +37,9 @@ class PretrainConfig:
     arch: str = _setting("vit_small_patch8_224", "timm backbone name (ViT-S/8 as in the paper)")
     mode: str = _setting(DEFAULT_MODE, "dino (2x224 + 8x96 crops), dinomc (multi-sized local crops) or dinotp "
                          "(temporal positives)", choices=MODES)
+    photometric: str = _setting(DEFAULT_PHOTOMETRIC, "colour distortions: paper (DINO's jitter, grayscale, "
+                                "solarisation) or spectral (gains, noise and blur that keep the spectrum)",
+                                choices=PHOTOMETRIC_POLICIES)
     bands: list[str] | None = _setting(None, "bands by name or 1-based index, in model order (default: all)")
     epochs: int = _setting(300, "training epochs")
     batch_size: int = _setting(8, "images per process and step")
@@ -69,6 +79,10 @@ class PretrainConfig:
             raise DinoMCError("no output folder was given; pass one with --out")
         if self.mode not in MODES:
             raise DinoMCError(f"unknown mode '{self.mode}'; choose one of {', '.join(MODES)}")
+        if self.photometric not in PHOTOMETRIC_POLICIES:
+            raise DinoMCError(
+                f"unknown photometric policy '{self.photometric}'; choose one of {', '.join(PHOTOMETRIC_POLICIES)}"
+            )
         if self.precision not in PRECISIONS:
             raise DinoMCError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
         for name in ("epochs", "batch_size", "global_size", "out_dim", "window_size"):

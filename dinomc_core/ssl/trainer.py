@@ -59,6 +59,7 @@ LOG_FIELDS = (
     "epoch", "step", "loss", "lr", "weight_decay", "teacher_momentum", "teacher_temp",
     "teacher_entropy", "teacher_marginal_entropy",
 )
+PATH_SETTINGS = ("data", "out", "resume")  # where a run was, not how it trained
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -135,7 +136,7 @@ def train_dino(config: PretrainConfig, context: DistributedContext, progress: Pr
         normalization = Normalization.from_dict(checkpoint["normalization"])
     else:
         normalization = data_normalization(config, dataset)
-    global_views, local_views = crop_specs(config.mode, config.global_size, local_sizes)
+    global_views, local_views = crop_specs(config.mode, config.global_size, local_sizes, config.photometric)
     dataset.transform = MultiCropAugmentation(
         global_views, local_views, normalization.scale, normalization.mean, normalization.std,
         rgb_indices(dataset.band_names) if dataset.names_known else None, dataset.nodata,
@@ -468,10 +469,12 @@ def save_encoder(
         task="encoder",
         provenance={
             "method": config.mode,
+            "photometric": config.photometric,
             "epochs": epochs_done,
             "data": [str(path) for path in config.data],
             "seed": config.seed,
             "created_by": "dinomc_core.pretrain",
+            "settings": {key: value for key, value in config.to_dict().items() if key not in PATH_SETTINGS},
         },
     )
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in encoder_tensors(backbone).items()}

@@ -63,3 +63,12 @@ def test_input_smaller_than_a_patch_is_refused():
     backbone = create_backbone("vit_tiny_patch16_224", in_chans=3)
     with pytest.raises(DinoMCError, match="smaller than one 16 px patch"):
         backbone(torch.randn(1, 3, 8, 8))
+
+
+def test_small_crop_vit_variant_has_patch_8_and_a_native_64_px_grid():
+    backbone = create_backbone("vit_tiny_patch8_64", in_chans=13).eval()
+    assert (backbone.arch, backbone.patch_size, backbone.feature_dim) == ("vit_tiny_patch8_64", 8, 192)
+    assert backbone.model.pos_embed.shape[1] == 1 + 8 * 8
+    with torch.no_grad():
+        assert backbone.forward_dense(torch.randn(2, 13, 64, 64)).shape == (2, 192, 8, 8)
+        assert backbone(torch.randn(1, 13, 40, 40)).shape == (1, 192)  # local crops of any size

@@ -98,3 +98,17 @@ def test_band_count_must_match_the_normalisation(tmp_path):
     with pytest.raises(DinoMCError, match="2 normalisation values for 'scale'"):
         save_model_file(tmp_path / "x.dinomc", metadata, encoder_tensors(backbone))
     assert not list(tmp_path.iterdir())
+
+
+def test_half_precision_weights_halve_the_file_and_load_as_float32(tmp_path):
+    backbone = write_encoder(tmp_path / "full.dinomc")
+    metadata, tensors = read_model_file(tmp_path / "full.dinomc")
+    save_model_file(tmp_path / "half.dinomc", metadata, tensors, half_precision=True)
+    full_size, half_size = (tmp_path / "full.dinomc").stat().st_size, (tmp_path / "half.dinomc").stat().st_size
+    assert 0.45 < half_size / full_size < 0.55
+    _, loaded = read_model_file(tmp_path / "half.dinomc")
+    assert {tensor.dtype for tensor in loaded.values()} == {torch.float32, torch.int64}  # BatchNorm counters stay
+    torch.testing.assert_close(loaded["encoder.model.conv1.weight"], tensors["encoder.model.conv1.weight"], rtol=1e-3, atol=1e-4)
+    image = torch.randn(1, 4, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(dinomc_core.load_model(tmp_path / "half.dinomc")(image), backbone(image), rtol=0.02, atol=0.02)

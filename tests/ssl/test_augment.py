@@ -14,6 +14,7 @@ from dinomc_core.ssl.augment import (
     DEFAULT_LOCAL_SIZES,
     LUMA_WEIGHTS,
     MC_LOCAL,
+    SPECTRAL_BAND_GAIN,
     UNCHANGED,
     CropSpec,
     MultiCropAugmentation,
@@ -30,6 +31,7 @@ from dinomc_core.ssl.augment import (
     mix_rgb_,
     photometric,
     saturation_matrix,
+    spectrum_preserving,
 )
 
 OSCD_PISA = "oscd/Onera Satellite Change Detection dataset - Images/pisa"
@@ -185,3 +187,62 @@ def test_colour_jitter_skips_saturation_and_hue_when_bands_are_unknown(pisa_date
     jittered = reflectance.clone()
     color_jitter_(jittered, (0.0, 0.0, 0.8, 0.2), None)
     assert torch.equal(jittered, reflectance)
+
+
+def test_spectral_policy_replaces_colour_distortions_and_keeps_geometry_and_blur() -> None:
+    paper_globals, paper_locals = crop_specs("dinomc", 64, [32, 24])
+    assert crop_specs("dinomc", 64, [32, 24], "paper") == (paper_globals, paper_locals)
+    spectral_globals, spectral_locals = crop_specs("dinomc", 64, [32, 24], "spectral")
+    for paper, spectral in zip(paper_globals + paper_locals, spectral_globals + spectral_locals):
+        assert (spectral.size, spectral.scale, spectral.interpolation) == (paper.size, paper.scale, paper.interpolation)
+        distortions = spectral.photometric
+        assert (distortions.flip_p, distortions.blur_p, distortions.jitter_p) == (
+            paper.photometric.flip_p, paper.photometric.blur_p, paper.photometric.jitter_p
+        )
+        assert distortions.jitter == (paper.photometric.jitter[0] / 2, 0.0, 0.0, 0.0)  # a global gain only
+        assert distortions.grayscale_p == 0 and distortions.solarize_p == 0
+        assert distortions.band_gain > 0 and distortions.noise > 0
+    _, tp_locals = crop_specs("dinotp", 64, [32], "spectral")
+    assert tp_locals[0].photometric == UNCHANGED  # views without colour distortion stay without
+    with pytest.raises(DinoMCError, match="unknown photometric policy 'rgb'"):
+        crop_specs("dinomc", 64, [32], "rgb")
+
+
+def test_spectral_policy_keeps_signatures_up_to_a_global_and_small_per_band_gains(pisa_dates) -> None:
+    _, dates = pisa_dates
+    reflectance = dates[0][:, :64, :64] * REFLECTANCE
+    band_mean = reflectance.mean(dim=(1, 2), keepdim=True)
+    band_std = reflectance.std(dim=(1, 2), keepdim=True)
+    gains_only = Photometric(**{**vars(spectrum_preserving(MC_LOCAL)), "flip_p": 0.0, "blur_p": 0.0, "noise": 0.0,
+                                "jitter_p": 1.0})
+    random.seed(0)
+    global_gains = []
+    for _ in range(30):
+        out = photometric(reflectance.clone(), gains_only, None, band_mean, band_std)
+        gains = (out / reflectance).flatten(1)
+        assert torch.allclose(gains, gains[:, :1].expand_as(gains), rtol=1e-4)  # one factor per band: no mixing
+        per_band = gains[:, 0]
+        global_gain = per_band.mean()
+        assert (per_band / global_gain - 1).abs().max() <= 2 * SPECTRAL_BAND_GAIN + 1e-4
+        global_gains.append(float(global_gain))
+    assert 0.55 < min(global_gains) < 0.9 and 1.1 < max(global_gains) < 1.45  # MC local: brightness 0.8 / 2
+
+
+@pytest.mark.parametrize(("policy", "mixes"), [("spectral", False), ("paper", True)])
+def test_only_the_paper_policy_mixes_bands(pisa_dates, policy, mixes) -> None:
+    _, dates = pisa_dates
+    reflectance = dates[0][:, :64, :64] * REFLECTANCE
+    changed = reflectance.clone()
+    changed[7] *= 2.0  # another spectrum in B08 only
+    band_mean = reflectance.mean(dim=(1, 2), keepdim=True)
+    band_std = reflectance.std(dim=(1, 2), keepdim=True)
+    _, (local_view,) = crop_specs("dinomc", 64, [32], policy)
+    distortions = Photometric(**{**vars(local_view.photometric), "jitter_p": 1.0, "blur_p": 1.0,
+                                 "grayscale_p": 1.0 if policy == "paper" else 0.0})
+    others = [band for band in range(13) if band != 7]
+    outputs = []
+    for image in (reflectance, changed):
+        random.seed(1)
+        torch.manual_seed(1)
+        outputs.append(photometric(image.clone(), distortions, None, band_mean, band_std))
+    assert torch.allclose(outputs[0][others], outputs[1][others]) != mixes

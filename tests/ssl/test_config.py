@@ -9,12 +9,14 @@ from dinomc_core.ssl.config import PretrainConfig, read_config_file
 
 def test_settings_that_cannot_work_are_refused_with_the_flag_to_fix() -> None:
     PretrainConfig(data=["x"], out="y").check()
+    assert PretrainConfig(data=["x"], out="y").photometric == "paper"  # the paper's augmentation by default
     cases = [
         (dict(data=[]), "pass raster files or folders with --data"),
         (dict(out=""), "pass one with --out"),
         (dict(batch_size=0), "--batch-size must be at least 1"),
         (dict(local_sizes=[96, 0]), "--local-sizes must be positive"),
         (dict(precision="fp8"), "unknown precision 'fp8'"),
+        (dict(photometric="rgb"), "unknown photometric policy 'rgb'; choose one of paper, spectral"),
         (dict(std=[0.1, 0.1, 0.1]), "give both --mean and --std"),
     ]
     for change, message in cases:

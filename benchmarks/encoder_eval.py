@@ -1,0 +1,190 @@
+"""Cross-validated k-NN and linear-probe accuracy of encoders on every EuroSAT chip, against two references.
+
+With 2 validation chips per class one chip is 5 points; cross-validation over all 80 chips (stratified, repeated
+with several shuffles) uses every chip once per repeat as held-out data. For each encoder file, and for the
+references, the script reports:
+
+* **k-NN**: DINO's weighted vote (k = 20, T = 0.07) on the L2-normalised chip features (the project's head);
+* **linear probe**: the project's logistic regression on standardised features (AdamW, 100 epochs); the epoch is
+  chosen on the training chips' accuracy, never on the held-out fold;
+* **random encoder**: the first encoder's architecture, bands and normalisation with random weights (seed 0);
+* **band statistics**: per-band mean and standard deviation of each chip (in the encoder's bands), standardised
+  with the training fold's statistics, in the same two heads.
+
+    python benchmarks/encoder_eval.py runs/encoder/encoder.dinomc --data ../shared/data/eurosat_ms
+    python benchmarks/encoder_eval.py a.dinomc b.dinomc --json eval.json --markdown eval.md
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dinomc_core.atomic import atomic_path, write_json_atomically
+from dinomc_core.data.eurosat import load_eurosat
+from dinomc_core.data.labelled import ChipSet
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.features import ChipTensors, extract_features, match_bands
+from dinomc_core.downstream.knn import build_knn_head
+from dinomc_core.downstream.linear import train_linear_probe
+from dinomc_core.downstream.runtime import setup_runtime
+from dinomc_core.errors import run_cli
+from dinomc_core.models import create_backbone, load_model
+from dinomc_core.models.modelfile import ModelMetadata
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "eurosat_ms"
+RANDOM_SEED = 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("encoders", nargs="+", type=Path, help="encoder model files (or shipped model names)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="EuroSAT (EuroSATallBands layout) folder")
+    parser.add_argument("--folds", type=int, default=5, help="stratified folds (default: 5)")
+    parser.add_argument("--repeats", type=int, default=3, help="cross-validations with other shuffles (default: 3)")
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument("--markdown", type=Path, help="write the table here as markdown")
+    parser.add_argument("--provenance", type=Path,
+                        help="write the first encoder's figures and the references' as a model file's provenance "
+                             "(JSON, for python -m dinomc_core.models ship --provenance)")
+    return parser
+
+
+def stratified_folds(targets: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """The fold of every sample: each class's samples shuffled, then dealt to the folds in turn."""
+    generator = np.random.default_rng(seed)
+    assignment = np.empty(len(targets), dtype=int)
+    start = 0
+    for label in np.unique(targets):
+        members = generator.permutation(np.flatnonzero(targets == label))
+        assignment[members] = (start + np.arange(len(members))) % folds
+        start += len(members)  # the next class starts where this one stopped, so folds stay the same size
+    return assignment
+
+
+def cross_validate(
+    features: torch.Tensor, targets: torch.Tensor, num_classes: int, folds: int, repeats: int,
+    standardise_for_knn: bool,
+) -> dict[str, dict[str, float]]:
+    """Mean and spread over repeats of the held-out k-NN and linear-probe accuracy (every chip held out once)."""
+    scores: dict[str, list[float]] = {"knn": [], "linear": []}
+    for repeat in range(repeats):
+        assignment = stratified_folds(targets.numpy(), folds, seed=repeat)
+        correct = {"knn": 0, "linear": 0}
+        for fold in range(folds):
+            train, held_out = torch.from_numpy(assignment != fold), torch.from_numpy(assignment == fold)
+            train_x, held_x = features[train], features[held_out]
+            if standardise_for_knn:
+                mean, std = train_x.mean(dim=0), train_x.std(dim=0).clamp_min(1e-8)
+                train_x, held_x = (train_x - mean) / std, (held_x - mean) / std
+            knn = build_knn_head(train_x, targets[train], num_classes, multilabel=False)
+            linear, _ = train_linear_probe(
+                features[train], targets[train], features[train], targets[train], num_classes, False, seed=repeat
+            )
+            with torch.no_grad():
+                correct["knn"] += int((knn(held_x).argmax(1) == targets[held_out]).sum())
+                correct["linear"] += int((linear(features[held_out]).argmax(1) == targets[held_out]).sum())
+        for protocol in scores:
+            scores[protocol].append(100.0 * correct[protocol] / len(targets))
+    return {protocol: {"mean": float(np.mean(values)), "std": float(np.std(values))} for protocol, values in scores.items()}
+
+
+def chip_tensors(chips: ChipSet, metadata: ModelMetadata) -> ChipTensors:
+    """Every chip in the encoder's bands and normalisation."""
+    bands = match_bands(chips.band_names, True, metadata.bands)
+    return ChipTensors(chips, bands, Normalization.from_dict(metadata.normalization))
+
+
+def encoder_features(encoder: torch.nn.Module, chips: ChipSet) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chip features (mean of the dense features) of every chip."""
+    return extract_features(encoder, chip_tensors(chips, encoder.metadata), setup_runtime("cpu"))
+
+
+def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
+    """The architecture, bands and normalisation of ``metadata`` with random weights (seed 0)."""
+    torch.manual_seed(RANDOM_SEED)
+    backbone = create_backbone(metadata.arch, metadata.in_chans)
+    backbone.metadata = metadata
+    return backbone.eval()
+
+
+def band_statistics(chips: ChipSet, metadata: ModelMetadata) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and standard deviation of every normalised chip, ``(N, 2 x bands)``."""
+    dataset = chip_tensors(chips, metadata)
+    rows, targets = [], []
+    for index in range(len(dataset)):
+        x, target = dataset[index]
+        rows.append(torch.cat([x.mean(dim=(-2, -1)), x.std(dim=(-2, -1))]))
+        targets.append(target)
+    return torch.stack(rows), torch.stack(targets)
+
+
+def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list[dict]:
+    """One result row per encoder, then the random twin of the first and the band statistics."""
+    chips = load_eurosat(data)
+    classes = len(chips.classes)
+    rows = []
+    for path in encoders:
+        encoder = load_model(path)
+        features, targets = encoder_features(encoder, chips)
+        rows.append({"name": str(path), "kind": "encoder", "arch": encoder.metadata.arch,
+                     **cross_validate(features, targets, classes, folds, repeats, standardise_for_knn=False)})
+    reference = load_model(encoders[0]).metadata
+    features, targets = encoder_features(random_twin(reference), chips)
+    rows.append({"name": f"random {reference.arch}", "kind": "random", "arch": reference.arch,
+                 **cross_validate(features, targets, classes, folds, repeats, standardise_for_knn=False)})
+    features, targets = band_statistics(chips, reference)
+    rows.append({"name": f"band mean and std ({len(reference.bands)} bands)", "kind": "band_statistics", "arch": "",
+                 **cross_validate(features, targets, classes, folds, repeats, standardise_for_knn=True)})
+    return rows
+
+
+def markdown_table(rows: list[dict], chips: int, folds: int, repeats: int) -> str:
+    """The results as a markdown table (accuracy in %, mean +- spread over the repeats)."""
+    lines = [
+        f"EuroSAT, {chips} chips, {folds}-fold stratified cross-validation x {repeats} shuffles (accuracy %, "
+        "mean +- std over shuffles)",
+        "",
+        "| features | k-NN (k=20, T=0.07) | linear probe |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        knn, linear = row["knn"], row["linear"]
+        lines.append(f"| {row['name']} | {knn['mean']:.1f} +- {knn['std']:.1f} | {linear['mean']:.1f} +- {linear['std']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> dict:
+    """The first encoder's cross-validated accuracies and the references', as flat provenance entries."""
+    prefix = {"encoder": "", "random": "random_encoder_", "band_statistics": "band_statistics_"}
+    facts: dict = {"protocol": f"EuroSAT {chips} chips, {folds}-fold stratified CV x {repeats}, accuracy %; k-NN "
+                               "k=20 T=0.07, linear probe on standardised features"}
+    for row in [rows[0], *rows[-2:]]:
+        for protocol in ("knn", "linear"):
+            facts[f"{prefix[row['kind']]}eurosat_cv_{protocol}"] = round(row[protocol]["mean"], 1)
+    return {"validation": facts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    random.seed(RANDOM_SEED)
+    rows = evaluate(args.encoders, args.data, args.folds, args.repeats)
+    chips = len(load_eurosat(args.data))
+    table = markdown_table(rows, chips, args.folds, args.repeats)
+    print(table)
+    if args.markdown:
+        with atomic_path(args.markdown) as temporary:
+            Path(temporary).write_text(table, encoding="utf-8")
+    if args.json:
+        write_json_atomically(args.json, {"folds": args.folds, "repeats": args.repeats, "rows": rows})
+    if args.provenance:
+        write_json_atomically(args.provenance, validation_facts(rows, chips, args.folds, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
