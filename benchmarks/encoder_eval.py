@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3, help="cross-validations with other shuffles (default: 3)")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table here as markdown")
+    parser.add_argument("--figure", type=Path, help="draw the accuracies as bars into this PNG")
     parser.add_argument("--provenance", type=Path,
                         help="write the first encoder's figures and the references' as a model file's provenance "
                              "(JSON, for python -m dinomc_core.models ship --provenance)")
@@ -158,6 +159,27 @@ def markdown_table(rows: list[dict], chips: int, folds: int, repeats: int) -> st
     return "\n".join(lines) + "\n"
 
 
+def draw_figure(rows: list[dict], path: Path) -> None:
+    """Grouped bars (k-NN, linear probe) with the spread over shuffles, one group per row."""
+    from dinomc_core.plotting import Figure
+
+    figure = Figure(figsize=(7, 3.5))
+    axes = figure.add_subplot()
+    positions = np.arange(len(rows))
+    for offset, protocol, label in ((-0.2, "knn", "k-NN"), (0.2, "linear", "linear probe")):
+        axes.bar(positions + offset, [row[protocol]["mean"] for row in rows], 0.4, label=label,
+                 yerr=[row[protocol]["std"] for row in rows], capsize=3)
+    axes.set_xticks(positions, ["/".join(Path(row["name"]).parts[-2:]) for row in rows],
+                    fontsize=8)
+    axes.set_ylabel("EuroSAT CV accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+
+
 def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> dict:
     """The first encoder's cross-validated accuracies and the references', as flat provenance entries."""
     prefix = {"encoder": "", "random": "random_encoder_", "band_statistics": "band_statistics_"}
@@ -181,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             Path(temporary).write_text(table, encoding="utf-8")
     if args.json:
         write_json_atomically(args.json, {"folds": args.folds, "repeats": args.repeats, "rows": rows})
+    if args.figure:
+        draw_figure(rows, args.figure)
     if args.provenance:
         write_json_atomically(args.provenance, validation_facts(rows, chips, args.folds, args.repeats))
     return 0
