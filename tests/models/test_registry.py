@@ -7,7 +7,7 @@ import torch
 import dinomc_core
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models import __main__ as models_cli
-from dinomc_core.models import read_metadata, registry, resolve_model_path
+from dinomc_core.models import read_metadata, registry, resolve_model_path, shipped_models
 from tests.models.test_modelfile import write_encoder
 
 
@@ -60,3 +60,19 @@ def test_a_provenance_file_that_is_not_an_object_is_refused(tmp_path, shipped_fo
     with pytest.raises(DinoMCError, match="must hold a JSON object"):
         models_cli.main(["ship", str(tmp_path / "encoder.dinomc"), "x", "--provenance", str(facts)])
     assert not shipped_folder.exists() or not list(shipped_folder.iterdir())
+
+
+def test_the_shipped_models_load_by_name_fit_the_budget_and_record_their_validation():
+    shipped = shipped_models()
+    assert "sentinel2-encoder" in shipped
+    assert sum(path.stat().st_size for path in shipped.values()) <= 20e6  # the package's budget for its models
+    for name in shipped:
+        provenance = read_metadata(name).provenance
+        assert {"data", "compute", "validation"} <= set(provenance), name
+    encoder = dinomc_core.load_model("sentinel2-encoder")
+    assert encoder.metadata.bands == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10",
+                                      "B11", "B12"]
+    assert 9.5 < encoder.metadata.gsd < 10.5  # 10 m pixels (measured on the OSCD scenes, stored in degrees)
+    assert all(tensor.dtype == torch.float32 for tensor in encoder.state_dict().values() if tensor.is_floating_point())
+    validation = encoder.metadata.provenance["validation"]
+    assert {"eurosat_cv_knn", "random_encoder_eurosat_cv_knn", "band_statistics_eurosat_cv_linear"} <= set(validation)
