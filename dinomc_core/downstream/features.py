@@ -1,6 +1,8 @@
 """Model inputs from labelled chips, and the chip feature every classification head is trained on.
 
-The chip feature is the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs;
+The chip feature is the spatial mean of ``forward_dense``, with (for heads on frozen features) each band's mean and
+standard deviation over the chip beside it, since the chip's spectrum alone already separates many land covers. It
+is the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs;
 for CNNs this equals the pooled global feature). Choosing it over the ViT CLS token makes a chip classifier usable
 on maps: the same head applied to dense features averaged over a chip-sized sliding window gives a per-location
 prediction that matches what it saw in training (see ``ChipClassifier.predict_dense``).
@@ -21,9 +23,13 @@ from dinomc_core.downstream.runtime import Runtime, evaluation_mode
 from dinomc_core.errors import DinoMCError
 
 
-def chip_feature(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip."""
-    return encoder.forward_dense(x).mean(dim=(-2, -1))
+def chip_feature(encoder: nn.Module, x: torch.Tensor, with_band_statistics: bool = False) -> torch.Tensor:
+    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip; with band statistics, followed
+    by each normalised band's mean and standard deviation over the chip (``(N, feature_dim + 2 C)``)."""
+    feature = encoder.forward_dense(x).mean(dim=(-2, -1))
+    if not with_band_statistics:
+        return feature
+    return torch.cat([feature.float(), x.float().mean(dim=(-2, -1)), x.float().std(dim=(-2, -1))], dim=1)
 
 
 def match_bands(available: Sequence[str], names_known: bool, required: Sequence[str]) -> list[int]:
@@ -88,13 +94,13 @@ class ChipTensors(Dataset):
 
 
 def extract_features(
-    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64
+    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64, with_band_statistics: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Chip features ``(N, D)`` (float32, on the CPU) and targets of a whole data set, with a frozen encoder."""
     features, targets = [], []
     with evaluation_mode(encoder):
         for x, target in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             with runtime.autocast():
-                features.append(chip_feature(encoder, x.to(runtime.device)).float().cpu())
+                features.append(chip_feature(encoder, x.to(runtime.device), with_band_statistics).float().cpu())
             targets.append(target)
     return torch.cat(features), torch.cat(targets)
