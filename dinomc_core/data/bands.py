@@ -170,8 +170,6 @@ def default_scale(dtype: DTypeLike, band_names: Sequence[str]) -> float:
     return 1.0 / float(np.iinfo(kind).max)
 
 
-
-
 @dataclass(frozen=True)
 class BandSet:
     """Bands in their order: names, whether the names are real (not ``"1".."N"``), central wavelengths (µm).
@@ -217,11 +215,15 @@ class BandMatch:
     def sentence(self, source: str) -> str:
         """One short sentence saying how ``source``'s bands were matched, for the progress log."""
         if self.rule == "wavelength":
-            shown = ", ".join("?" if value is None else f"{value:.3g}" for value in self.wavelengths)
-            return f"{source}: bands matched by wavelength ({shown} µm)"
+            return f"{source}: bands matched by wavelength ({wavelength_list(self.wavelengths)})"
         if self.rule == "position":
             return f"{source}: bands {', '.join(str(index + 1) for index in self.indices)} taken by position"
         return f"{source}: bands matched by name"
+
+
+def wavelength_list(wavelengths: Sequence[float | None]) -> str:
+    """Wavelengths for a sentence: ``0.482, 0.565, 0.66 µm`` (``?`` where unknown)."""
+    return ", ".join("?" if value is None else f"{value:.3g}" for value in wavelengths) + " µm"
 
 
 def parse_band_request(requested: Sequence[str] | str) -> list[str]:

@@ -35,12 +35,13 @@ from dinomc_core.data.bands import (
     EUROSAT_MS_BANDS,
     BandMatch,
     BandSet,
-    short_list,
     default_scale,
     is_index_request,
     match_bands,
     name_with_wavelength,
     select_bands,
+    short_list,
+    wavelength_list,
 )
 from dinomc_core.data.raster import Scene, band_files, is_raster_file, open_scene
 from dinomc_core.errors import DinoMCError
@@ -194,7 +195,7 @@ def _first_band_choice(scene: Scene, bands: Sequence[str] | str | None) -> BandC
     Names lacking a wavelength the file's metadata gives get it appended, so the model file keeps it.
     """
     available = scene_bands(scene)
-    indices = data_band_indices(available) if bands is None else _selected(scene, available, bands)
+    indices = data_band_indices(available) if bands is None else select_bands(available, bands, str(scene.path))
     chosen = available.subset(indices)
     named = BandSet(
         tuple(name_with_wavelength(name, wavelength) for name, wavelength in zip(chosen.names, chosen.wavelengths)),
@@ -206,12 +207,14 @@ def _first_band_choice(scene: Scene, bands: Sequence[str] | str | None) -> BandC
 def _band_positions(scene: Scene, choice: BandChoice, bands: Sequence[str] | str | None) -> BandMatch:
     """Where one scene holds the chosen bands: at the positions the user gave, else matched by name or wavelength.
 
-    Without a band choice every input must hold as many data bands as the first.
+    Without a band choice every input must hold as many data bands as the first, named or unnamed like its own.
     """
     available = scene_bands(scene)
     if choice.positions is not None:
-        return BandMatch(_selected(scene, available, bands), "position", choice.bands.wavelengths)
-    if bands is None and len(data_band_indices(available)) != len(choice.bands):
+        indices = select_bands(available, bands, str(scene.path))
+        return BandMatch(indices, "position", available.subset(indices).wavelengths)
+    if bands is None and (available.names_known != choice.bands.names_known
+                          or len(data_band_indices(available)) != len(choice.bands)):
         raise DinoMCError(
             f"{scene.path} has bands {short_list(available.names)} but the first input has "
             f"{short_list(choice.bands.names)}; pretrain on inputs with the same bands, or choose bands with --bands"
@@ -219,18 +222,13 @@ def _band_positions(scene: Scene, choice: BandChoice, bands: Sequence[str] | str
     return match_bands(available, choice.bands, str(scene.path), "the first input")
 
 
-def _selected(scene: Scene, available: BandSet, bands: Sequence[str] | str) -> list[int]:
-    """:func:`select_bands` with the scene's path in its error."""
-    return select_bands(available, bands, str(scene.path))
-
-
 def _band_note(rules: list[str], choice: BandChoice) -> str | None:
     """One sentence on how the inputs' bands were matched when some were not matched by name, else None."""
     if choice.positions is not None:
         return f"bands {', '.join(str(index + 1) for index in choice.positions)} taken by position in every input"
     if "wavelength" in rules:
-        shown = ", ".join("?" if value is None else f"{value:.3g}" for value in choice.bands.wavelengths)
-        return f"bands of {rules.count('wavelength')} of {len(rules)} inputs matched by wavelength ({shown} µm)"
+        return (f"bands of {rules.count('wavelength')} of {len(rules)} inputs matched by wavelength "
+                f"({wavelength_list(choice.bands.wavelengths)})")
     if "position" in rules:
         return f"the unnamed bands of {rules.count('position')} of {len(rules)} inputs taken in order"
     return None

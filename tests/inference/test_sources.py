@@ -17,11 +17,11 @@ LANDSAT = "landsat_rgb/RGB.byte.tif"
 
 
 class Log(SilentProgress):
+    """A progress sink keeping the log lines."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
+        self.log = self.lines.append
 
 
 def model_for(bands: list[str]) -> ModelMetadata:
