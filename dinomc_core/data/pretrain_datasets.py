@@ -192,16 +192,16 @@ def data_band_indices(bands: BandSet) -> list[int]:
 def _first_band_choice(scene: Scene, bands: Sequence[str] | str | None) -> BandChoice:
     """The bands chosen on the first input (every data band by default), which every other input must provide.
 
-    Names lacking a wavelength the file's metadata gives get it appended, so the model file keeps it.
+    Real names lacking a wavelength the file's metadata gives get it appended, so the model file keeps it (numbers
+    standing for unnamed bands stay numbers, which other rasters match by position).
     """
     available = scene_bands(scene)
     indices = data_band_indices(available) if bands is None else select_bands(available, bands, str(scene.path))
     chosen = available.subset(indices)
-    named = BandSet(
-        tuple(name_with_wavelength(name, wavelength) for name, wavelength in zip(chosen.names, chosen.wavelengths)),
-        chosen.names_known, chosen.wavelengths,
-    )
-    return BandChoice(named, tuple(indices) if is_index_request(bands) else None)
+    if chosen.names_known:
+        names = [name_with_wavelength(name, wavelength) for name, wavelength in zip(chosen.names, chosen.wavelengths)]
+        chosen = BandSet(tuple(names), True, chosen.wavelengths)
+    return BandChoice(chosen, tuple(indices) if is_index_request(bands) else None)
 
 
 def _band_positions(scene: Scene, choice: BandChoice, bands: Sequence[str] | str | None) -> BandMatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dinomc_core.data import BandSet, Scene, match_bands, select_bands
+from dinomc_core.data.bands import short_list
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.engine import BandSource
@@ -28,7 +29,7 @@ def band_source(
         indices = select_bands(scene.band_set, bands, scene.path.name)
     if len(indices) != len(metadata.bands):
         raise DinoMCError(
-            f"the model needs {len(metadata.bands)} bands ({', '.join(metadata.bands)}) but {len(indices)} were "
+            f"the model needs {len(metadata.bands)} bands ({short_list(metadata.bands)}) but {len(indices)} were "
             "given with --bands; list one raster band per model band, in the model's order"
         )
     return BandSource(scene, indices, Normalization.from_dict(metadata.normalization))

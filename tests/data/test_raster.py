@@ -180,12 +180,17 @@ def test_envi_wavelengths_from_the_header(shared_data: Path, tmp_path: Path) -> 
         assert scene.wavelengths == pytest.approx([0.4825, 0.565, 0.66])
 
 
-def test_wavelengths_from_gdal_imagery_metadata(tmp_path: Path) -> None:
+def test_wavelengths_from_gdal_imagery_metadata_and_an_envi_list(tmp_path: Path) -> None:
     path = _write(tmp_path / "imagery.tif", _ramp(2, 6, 6))
     with rasterio.open(path, "r+") as raster:
         raster.update_tags(1, ns="IMAGERY", CENTRAL_WAVELENGTH_UM="0.865")
     with open_scene(path) as scene:
         assert scene.wavelengths == [0.865, None] and scene.band_set.wavelengths == (0.865, None)
+    listed = _write(tmp_path / "listed.tif", _ramp(2, 6, 6))
+    with rasterio.open(listed, "r+") as raster:  # what older GDAL exposes for ENVI headers
+        raster.update_tags(ns="ENVI", wavelength="{ 560.0, 665.0}", wavelength_units="Nanometers")
+    with open_scene(listed) as scene:
+        assert scene.wavelengths == pytest.approx([0.56, 0.665])
 
 
 def test_vrt_and_envi_rasters(tmp_path: Path) -> None:
