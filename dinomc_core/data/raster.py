@@ -388,8 +388,8 @@ def _raster_band_names(dataset: DatasetReader, file_name: str) -> tuple[list[str
 def _raster_wavelengths(dataset: DatasetReader) -> list[float | None]:
     """Central wavelengths (µm) of the bands from the metadata GDAL exposes, None where a band has none.
 
-    Looked up per band in this order: the ``wavelength`` item with its ``wavelength_units`` (ENVI headers, GDAL
-    3.x), GDAL's ``CENTRAL_WAVELENGTH_UM`` in the ``IMAGERY`` domain (GDAL 3.10+, rounded to nm), and the ENVI
+    Looked up per band in this order: the ``wavelength`` item with its ``wavelength_units`` (what GDAL 3 reads from
+    ENVI headers), GDAL's ``CENTRAL_WAVELENGTH_UM`` in the ``IMAGERY`` domain (GDAL 3.10+, rounded to nm), and the ENVI
     domain's ``wavelength = {...}`` list (older GDAL).
     """
     dataset_units = dataset.tags().get("wavelength_units")

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from dinomc_core.data.bands import BandSet
-from dinomc_core.data.bands import match_bands as data_match_bands
+from dinomc_core.data.bands import BandSet, match_bands as data_match_bands
 from dinomc_core.data.labelled import ChipSet
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.runtime import Runtime, evaluation_mode
