@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from dinomc_core.data.bands import canonical_band_name
+from dinomc_core.data.bands import BandSet, match_bands as data_match_bands
 from dinomc_core.data.labelled import ChipSet
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.runtime import Runtime, evaluation_mode
@@ -33,21 +33,12 @@ def chip_feature(encoder: nn.Module, x: torch.Tensor, with_band_statistics: bool
 
 
 def match_bands(available: Sequence[str], names_known: bool, required: Sequence[str]) -> list[int]:
-    """Positions of the model's bands (in model order) among the data's bands; a missing band is an error."""
-    if not names_known:
-        if len(available) != len(required):
-            raise DinoMCError(
-                f"the data has {len(available)} unnamed bands but the encoder needs {len(required)} "
-                f"({', '.join(required)})"
-            )
-        return list(range(len(available)))
-    positions = {canonical_band_name(name): index for index, name in enumerate(available)}
-    missing = [name for name in required if canonical_band_name(name) not in positions]
-    if missing:
-        raise DinoMCError(
-            f"the encoder needs band(s) {', '.join(missing)} that the data lacks (it has {', '.join(available)})"
-        )
-    return [positions[canonical_band_name(name)] for name in required]
+    """Positions of the model's bands (in model order) among the data's bands, through the one band matcher (by name,
+    else wavelength); unnamed data with as many bands is taken in order. A missing band is an error."""
+    return data_match_bands(
+        BandSet(tuple(available), names_known), BandSet(tuple(required)), "the data", "the encoder",
+        unnamed_by_position=True,
+    ).indices
 
 
 def target_vector(target: tuple[int, ...], num_classes: int, multilabel: bool) -> torch.Tensor:

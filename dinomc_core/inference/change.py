@@ -190,7 +190,7 @@ def detect_change(
     with bounded_block_cache(), OutputSet(outputs.paths(), [before_path, after_path]) as files, \
             open_scene(before_path) as before, open_scene(after_path) as after:
         after = aligned_after(before, after, progress)
-        reader = TileReader([band_source(scene, model.metadata, bands) for scene in (before, after)])
+        reader = TileReader([band_source(scene, model.metadata, bands, progress) for scene in (before, after)])
         grid = GridSpec(before.crs, before.transform, before.width, before.height)
         predictor = change_predictor(model, method, reader, options, features)
         with ExitStack() as writers:

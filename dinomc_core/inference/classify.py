@@ -180,7 +180,7 @@ def classify_scene(
     metadata = task_model.metadata
     check_task(metadata, ("classification", "multilabel"), "the model file", "a land-cover map")
     with bounded_block_cache(), OutputSet(outputs.paths(), [input_path]) as files, open_scene(input_path) as scene:
-        reader = TileReader([band_source(scene, metadata, bands)])
+        reader = TileReader([band_source(scene, metadata, bands, progress)])
         grid = GridSpec(scene.crs, scene.transform, scene.width, scene.height)
         with ExitStack() as writers:
             sink = ClassMapSink(outputs, files, grid, metadata.classes, writers)

@@ -10,8 +10,8 @@ from dinomc_core.progress import TqdmProgress
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the tiled engine and of band selection."""
     group = parser.add_argument_group("tiled inference")
-    group.add_argument("--bands", help="raster bands for the model's bands, in the model's order: names (B04,B03,B02) "
-                       "or 1-based indices (3,2,1); default: matched by name")
+    group.add_argument("--bands", nargs="+", help="raster bands for the model's bands, in the model's order: names "
+                       "(B04,B03,B02) or 1-based indices (3,2,1 or 3 2 1); default: matched by name, else wavelength")
     group.add_argument("--tile-size", type=int, help="tile size in pixels (default: 256, or 4 training chips)")
     group.add_argument("--overlap", type=int, help="overlap of neighbouring tiles in pixels (default: an eighth of a tile)")
     group.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")

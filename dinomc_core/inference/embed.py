@@ -89,7 +89,7 @@ def embed_scene(
     """Write the per-patch embeddings (float16) or their ``components`` principal components; returns the output grid."""
     progress = progress or SilentProgress()
     with bounded_block_cache(), OutputSet([output], [input_path]) as files, open_scene(input_path) as scene:
-        reader = TileReader([band_source(scene, encoder.metadata, bands)])
+        reader = TileReader([band_source(scene, encoder.metadata, bands, progress)])
         projection = fit_projection(reader, encoder, components, options) if components else None
         predictor = PatchEmbeddings(encoder, projection)
         grid = GridSpec(scene.crs, scene.transform, scene.width, scene.height).scaled(predictor.stride)
