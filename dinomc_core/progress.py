@@ -94,8 +94,8 @@ class JsonProgress:
     :class:`CancelledError` in the main thread, so the run unwinds through its atomic writes and leaves no output.
     """
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
-        self._stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
         signal.signal(signal.SIGTERM, _cancel_on_signal)
 
     def _emit(self, event: str, **fields: Any) -> None:
