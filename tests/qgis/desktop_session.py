@@ -8,6 +8,7 @@ file named by ``DINOMC_DESKTOP_JOB``.
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from qgis.core import (
     QgsFeature,
     QgsGeometry,
     QgsPointXY,
+    QgsProcessingAlgRunnerTask,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
     QgsProject,
     QgsRasterLayer,
     QgsVectorLayer,
@@ -113,6 +117,47 @@ def take_screenshots(job, results, folder):
         grab(window, folder, shot)
 
 
+def run_as_task(algorithm_id, parameters, cancel_when_under_way=False):
+    """As the algorithm dialog runs it: a task on another thread; optionally cancelled once it reports progress."""
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    feedback = QgsProcessingFeedback()
+    outcome = {}
+
+    def cancel_once(progress):
+        if progress > 0 and "cancelled_at" not in outcome:
+            outcome["cancelled_at"] = time.monotonic()
+            feedback.cancel()
+
+    if cancel_when_under_way:
+        feedback.progressChanged.connect(cancel_once)
+    task = QgsProcessingAlgRunnerTask(algorithm, parameters, context, feedback)
+    task.executed.connect(lambda ok, results: outcome.update(ok=ok, results=results))
+    QgsApplication.taskManager().addTask(task)
+    while "ok" not in outcome:
+        QgsApplication.processEvents()
+        time.sleep(0.02)
+    if cancel_when_under_way:
+        outcome["cancel_seconds"] = time.monotonic() - outcome.pop("cancelled_at")
+    return {"ok": outcome["ok"], "cancel_seconds": outcome.get("cancel_seconds")}
+
+
+def threaded_runs(job, model, out):
+    """The dialog's way (a background thread): one embedding, then a long classification cancelled under way."""
+    embedded = out / "threaded_embeddings.tif"
+    runs = {"embed": run_as_task("dinomc:embed", {"INPUT": job["landsat"], "MODEL": job["encoder"], "OUTPUT": str(embedded)})}
+    runs["embed"]["written"] = embedded.is_file()
+    cancelled = out / "cancelled"
+    cancelled.mkdir()
+    runs["cancelled_classify"] = run_as_task("dinomc:classify", {
+        "INPUT": job["landsat"], "MODEL": model, "OUTPUT": str(cancelled / "classes.tif"), "TILE_SIZE": 64, "BATCH_SIZE": 1,
+        "POLYGONS": str(cancelled / "classes.gpkg"), "PROBABILITIES": str(cancelled / "probabilities.tif"),
+    }, cancel_when_under_way=True)
+    runs["cancelled_classify"]["left"] = sorted(path.name for path in cancelled.iterdir())
+    return runs
+
+
 def run_job(job):
     report = {"heavy_at_start": sorted(name for name in HEAVY_PACKAGES if name in sys.modules)}
     report["provider"] = QgsApplication.processingRegistry().providerById("dinomc") is not None
@@ -158,6 +203,7 @@ def run_job(job):
         run["batchchange"] = {"pairs": batch["PAIR_COUNT"], "summary": batch["SUMMARY"]}
         results["runs"].append(run)
         results["classify"], results["change"] = run["classify"], run["change"]
+    report["threaded"] = threaded_runs(job, results["model"], out)
     if job.get("screenshots"):
         take_screenshots(job, results, job["screenshots"])
     report["runs"] = results["runs"]

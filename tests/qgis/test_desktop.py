@@ -2,7 +2,8 @@
 
 A fresh profile gets the plugin the way the README says (``make qgis-install PROFILE=...``); a startup script
 (desktop_session.py) runs trainhead (UTM and EPSG:4326 rasters), classify, change, embed and batchchange through
-Processing on real samples, reports what the QGIS session shows, and quits. QGIS must exit normally.
+Processing on real samples, then embed and a cancelled classify as the dialog runs them (a background task), reports
+what the QGIS session shows, and quits. QGIS must exit normally.
 """
 from __future__ import annotations
 
@@ -71,3 +72,8 @@ def test_the_desktop_runs_every_algorithm_and_shows_styled_named_layers(
     assert order.index(title) < order.index(f"{title} magnitude")
     assert [layer["renderer"] for layer in session["embed"]["layers"]] == ["multibandcolor"]
     assert session["batchchange"]["pairs"] == 1 and Path(session["batchchange"]["summary"]).is_file()
+
+    threaded = report["threaded"]  # the dialog's way: on a background thread
+    assert threaded["embed"]["ok"] and threaded["embed"]["written"]
+    cancelled = threaded["cancelled_classify"]
+    assert not cancelled["ok"] and cancelled["cancel_seconds"] < 5.0 and cancelled["left"] == []
