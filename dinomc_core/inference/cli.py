@@ -27,4 +27,3 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
         precision=args.precision,
     )
-

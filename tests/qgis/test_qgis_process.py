@@ -37,7 +37,7 @@ def results_of(completed: subprocess.CompletedProcess) -> dict:
     return json.loads(completed.stdout[completed.stdout.index("{"):])["results"]
 
 
-def test_trainhead_then_classify_match_the_cli(qgis_process, rgb_encoder, landsat, bercy_dates, tmp_path):
+def test_trainhead_then_classify_match_the_cli(qgis_process, rgb_encoder, landsat, tmp_path):
     """Polygons from qgis_process are the CLI's polygons; every declared output is printed (class shares included)."""
     labels = tmp_path / "drawn.gpkg"
     with rasterio.open(landsat) as source:
