@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -43,7 +44,7 @@ class WorkerRun:
 
     def wait(self) -> dict[str, Any]:
         """Run the worker to its end (or to a cancel) and return its result object."""
-        self.feedback.pushCommandInfo(" ".join(self.command))
+        self.feedback.pushCommandInfo(shlex.join(self.command))
         try:
             process = subprocess.Popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -134,3 +134,16 @@ print(json.dumps({'algorithms': len(plugin.provider.algorithms()), 'message': me
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["algorithms"] == 5 and report["heavy"] == []
     assert "DINO-MC has no worker environment" in report["message"] and fix_command(None) in report["message"]
+
+
+def test_the_desktop_warns_at_start_when_no_worker_is_set_up(qgis_iface, worker_python, monkeypatch):
+    from qgis.core import Qgis
+
+    from dinomc_qgis.plugin import DinoMCPlugin
+
+    worker_python("")  # and nothing recorded beside the plugin (this checkout was never installed)
+    plugin = DinoMCPlugin(qgis_iface)
+    monkeypatch.setattr(plugin, "initProcessing", lambda: None)  # the session's provider is registered already
+    plugin.initGui()
+    [warning] = qgis_iface.messageBar().get_messages(Qgis.Warning)
+    assert "DINO-MC has no worker environment" in warning and fix_command(None) in warning
