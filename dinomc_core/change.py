@@ -7,15 +7,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from dinomc_core.errors import DinoMCError, run_cli
 from dinomc_core.inference.batch import run_batch
 from dinomc_core.downstream.pixel_features import GROUPS, parse_groups
 from dinomc_core.downstream.thresholds import THRESHOLD_METHODS
-from dinomc_core.inference.change import METHODS, ChangeOutputs, ThresholdRule, detect_change_files
-from dinomc_core.inference.cli import add_engine_arguments, engine_options, progress_bar
+from dinomc_core.inference.change import METHODS, ChangeOutputs, ChangeStats, ThresholdRule, detect_change_files
+from dinomc_core.inference.cli import add_engine_arguments, engine_options
 from dinomc_core.models import read_model_file
+from dinomc_core.progress import progress_from_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,21 +83,31 @@ def threshold_rule(args: argparse.Namespace) -> ThresholdRule:
     return ThresholdRule(value=args.threshold, share=share, method=args.threshold_method)
 
 
+def change_figures(stats: ChangeStats) -> dict:
+    """The threshold used and how much changed, in pixels, hectares and percent of the valid area."""
+    return {**asdict(stats), "changed_percent": stats.changed_percent}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = check_mode(args)
     method = chosen_method(args.method, args.model)
     rule, features = threshold_rule(args), parse_groups(args.features, "--features")
-    progress = progress_bar(args)
+    progress = progress_from_arguments(args)
     try:
         if mode == "batch":
             records = run_batch(args.model, method, args.scenes, args.out, args.pairs, rule, args.bands,
                                 engine_options(args), progress, args.cog)
+            progress.result({"method": method, "outputs": {"folder": args.out, "summary_csv": args.out / "summary.csv",
+                                                           "summary_gpkg": args.out / "summary.gpkg"},
+                             "pairs": [asdict(record) for record in records]})
             print(f"{len(records)} pairs in {args.out / 'summary.csv'}", file=sys.stderr)
             return 0
         outputs = ChangeOutputs(args.output, args.magnitude, args.polygons, args.min_area, args.cog)
         stats = detect_change_files(args.model, method, args.before, args.after, outputs, rule, args.bands,
                                     engine_options(args), progress, features)
+        progress.result({"method": method, "outputs": {"change": outputs.change, "magnitude": outputs.magnitude,
+                                                       "polygons": outputs.polygons}, **change_figures(stats)})
     finally:
         progress.close()
     print(f"changed: {stats.changed_percent:.2f} % ({stats.changed_hectares:.2f} ha), threshold {stats.threshold:.4f}",

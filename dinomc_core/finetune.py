@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from dinomc_core.downstream.formats import (
     CHANGE_FORMATS,
@@ -23,6 +24,8 @@ from dinomc_core.downstream.formats import (
 from dinomc_core.downstream.pixel_features import GROUPS, parse_groups
 from dinomc_core.downstream.pixel_training import HEAD_CHOICES
 from dinomc_core.downstream.runs import (
+    METRICS_FILE,
+    MODEL_FILE,
     PROTOCOLS,
     TrainOptions,
     cities_to_evaluate,
@@ -34,7 +37,7 @@ from dinomc_core.downstream.runs import (
 )
 from dinomc_core.downstream.runtime import Runtime, setup_runtime
 from dinomc_core.errors import run_cli
-from dinomc_core.progress import Progress, SilentProgress, TqdmProgress
+from dinomc_core.progress import Progress, SilentProgress, add_progress_argument, progress_from_arguments
 from dinomc_core.ssl.distributed import DEVICE_CHOICES, shutdown_distributed
 
 
@@ -57,7 +60,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder for model.dinomc, metrics.json and pictures")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,15 +162,18 @@ def summary(metrics: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runtime = setup_runtime(args.device, args.amp)
-    progress = TqdmProgress(disable=args.quiet) if runtime.is_main else SilentProgress()
+    progress = progress_from_arguments(args) if runtime.is_main else SilentProgress()
     try:
         metrics = run(args, runtime, progress)
+        if metrics:
+            model = Path(args.out) / MODEL_FILE if args.command != "evaluate" else None
+            progress.result({"outputs": {"folder": args.out, "model": model, "metrics": Path(args.out) / METRICS_FILE},
+                             "metrics": {key: value for key, value in metrics.items() if key != "history"}})
     finally:
-        if isinstance(progress, TqdmProgress):
-            progress.close()
+        progress.close()
         shutdown_distributed()
     if metrics:
-        print(f"{args.command}: {summary(metrics)} -> {args.out}")
+        print(f"{args.command}: {summary(metrics)} -> {args.out}", file=sys.stderr)
     return 0
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,21 @@ def test_pair_mode_picks_the_method_from_the_model_file(model: str, method: str,
     with rasterio.open(out / "change.tif") as change, rasterio.open(out / "magnitude.tif") as magnitude:
         assert change.dtypes[0] == "uint8" and magnitude.dtypes[0] == "float32" and change.shape == (60, 80)
         assert set(change.read(1).ravel()) <= {1, 2}
+
+
+def test_progress_json_reports_the_change_figures_last(models, dates, tmp_path: Path, capsys) -> None:
+    """What the QGIS plugin's worker reads: the result object on the last JSON line of stdout."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = run_cli(main, ["--model", str(models["change"]), "--before", str(dates[0]), "--after", str(dates[1]),
+                              "--output", str(tmp_path / "change.tif"), "--precision", "fp32", "--progress", "json"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0 and result["event"] == "result" and result["method"] == "supervised"
+    assert result["threshold"] == 0.5 and result["valid_pixels"] == 60 * 80
+    assert result["changed_percent"] == pytest.approx(100 * result["changed_pixels"] / result["valid_pixels"])
+    assert result["outputs"] == {"change": str(tmp_path / "change.tif"), "magnitude": None, "polygons": None}
 
 
 def test_batch_mode(models, dates, tmp_path: Path, capsys) -> None:

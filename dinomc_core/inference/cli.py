@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from dinomc_core.inference.engine import PRECISIONS, EngineOptions
-from dinomc_core.progress import TqdmProgress
+from dinomc_core.progress import add_progress_argument
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--precision", default="auto", choices=PRECISIONS,
                        help="default: bf16 on CUDA and on CPUs with native bf16, else fp32")
     group.add_argument("--cog", action="store_true", help="write Cloud Optimized GeoTIFFs")
-    group.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
@@ -27,7 +27,3 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
         precision=args.precision,
     )
-
-
-def progress_bar(args: argparse.Namespace) -> TqdmProgress:
-    return TqdmProgress(disable=args.quiet)

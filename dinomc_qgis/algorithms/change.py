@@ -11,8 +11,8 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from dinomc_qgis.algorithms.base import DinoMCAlgorithm, load_styled_on_completion
-from dinomc_qgis.styling import CHANGE_LEGEND, paletted_legend
+from dinomc_qgis.algorithms.base import DinoMCAlgorithm, option
+from dinomc_qgis.styling import CHANGE_LEGEND, RunLayers, load_styled
 
 BEFORE = "BEFORE"
 AFTER = "AFTER"
@@ -24,7 +24,9 @@ POLYGONS = "POLYGONS"
 MIN_AREA = "MIN_AREA"
 CHANGED_HECTARES = "CHANGED_HECTARES"
 CHANGED_PERCENT = "CHANGED_PERCENT"
+THRESHOLD_USED = "THRESHOLD_USED"
 METHODS = ("embedding", "supervised")
+MODULE = "dinomc_core.change"
 
 
 class ChangeAlgorithm(DinoMCAlgorithm):
@@ -58,28 +60,28 @@ class ChangeAlgorithm(DinoMCAlgorithm):
         self.add_engine_parameters()
         self.addOutput(QgsProcessingOutputNumber(CHANGED_HECTARES, "Changed area (ha)"))
         self.addOutput(QgsProcessingOutputNumber(CHANGED_PERCENT, "Changed share of the valid area (%)"))
+        self.addOutput(QgsProcessingOutputNumber(THRESHOLD_USED, "Threshold used"))
 
-    def execute(self, parameters, context, feedback, progress):
-        from dinomc_core.inference.change import ChangeOutputs, detect_change_files
-
-        change_path = self.parameterAsOutputLayer(parameters, OUTPUT, context)
-        magnitude = self.parameterAsOutputLayer(parameters, MAGNITUDE, context) or None
-        polygons = self.parameterAsOutputLayer(parameters, POLYGONS, context) or None
-        stats = detect_change_files(
-            self.model_path(parameters, context),
-            METHODS[self.parameterAsEnum(parameters, METHOD, context)],
-            self.raster_path(parameters, BEFORE, context),
-            self.raster_path(parameters, AFTER, context),
-            ChangeOutputs(change=change_path, magnitude=magnitude, polygons=polygons,
-                          min_area=self.parameterAsDouble(parameters, MIN_AREA, context)),
-            threshold=self.optional_double(parameters, THRESHOLD, context),
-            bands=self.bands(parameters, context),
-            options=self.engine_options(parameters, context),
-            progress=progress,
-        )
-        load_styled_on_completion(context, change_path, "Change", paletted_legend(change_path, list(CHANGE_LEGEND)))
-        feedback.pushInfo(f"threshold {stats.threshold:.4f}: {stats.changed_hectares:.1f} ha changed ({stats.changed_percent:.2f} %)")
-        return {
-            OUTPUT: change_path, MAGNITUDE: magnitude, POLYGONS: polygons,
-            CHANGED_HECTARES: stats.changed_hectares, CHANGED_PERCENT: stats.changed_percent,
-        }
+    def execute(self, parameters, context, feedback):
+        before, before_name = self.raster_layer(parameters, BEFORE, context)
+        after, after_name = self.raster_layer(parameters, AFTER, context)
+        outputs = {name: self.parameterAsOutputLayer(parameters, name, context) or None for name in (OUTPUT, MAGNITUDE, POLYGONS)}
+        arguments = [
+            "--model", self.model_path(parameters, context),
+            "--method", METHODS[self.parameterAsEnum(parameters, METHOD, context)],
+            *option("--threshold", self.optional_double(parameters, THRESHOLD, context)),
+            "--before", before, "--after", after, "--output", outputs[OUTPUT],
+            *option("--magnitude", outputs[MAGNITUDE]), *option("--polygons", outputs[POLYGONS]),
+            "--min-area", str(self.parameterAsDouble(parameters, MIN_AREA, context)),
+            *self.engine_arguments(parameters, context),
+        ]
+        result = self.run_tool(MODULE, arguments, feedback)
+        title = f"Change {before_name} → {after_name}"
+        run = RunLayers()
+        load_styled(context, run, 0, outputs[POLYGONS], f"{title} polygons", CHANGE_LEGEND[1:])
+        load_styled(context, run, 1, outputs[OUTPUT], title, CHANGE_LEGEND)
+        load_styled(context, run, 2, outputs[MAGNITUDE], f"{title} magnitude")
+        feedback.pushInfo(f"threshold {result['threshold']:.4f}: {result['changed_hectares']:.1f} ha changed "
+                          f"({result['changed_percent']:.2f} %)")
+        return {**outputs, CHANGED_HECTARES: result["changed_hectares"], CHANGED_PERCENT: result["changed_percent"],
+                THRESHOLD_USED: result["threshold"]}

@@ -27,6 +27,7 @@ CHIP_SIZE = "CHIP_SIZE"
 OUTPUT = "OUTPUT"
 ACCURACY = "VALIDATION_ACCURACY"
 PROTOCOLS = ("linear", "knn")
+MODULE = "dinomc_core.finetune"
 
 
 class TrainHeadAlgorithm(DinoMCAlgorithm):
@@ -41,9 +42,9 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return (
             "Trains a land-cover classifier on frozen DINO-MC features from a few polygons or points per class "
-            "drawn over a raster (any vector layer, scratch layers included). Chips centred in the labelled areas "
-            "train a linear head (or a k-NN), a fifth of them held out for validation. The result is a model file "
-            "for 'Classify land cover'; its validation metrics (metrics.json) are written beside it."
+            "drawn over a raster (any vector layer, scratch layers included, in any CRS). Chips centred in the "
+            "labelled areas train a linear head (or a k-NN), a fifth of them held out for validation. The result is "
+            "a model file for 'Classify land cover'; its validation metrics are written beside it (.metrics.json)."
         )
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
@@ -56,28 +57,26 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(PROTOCOL, "Classifier", options=list(PROTOCOLS), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(CHIP_SIZE, "Chip size in pixels", defaultValue=32, minValue=8))
         self.addParameter(QgsProcessingParameterFileDestination(OUTPUT, "Classification model", "DINO-MC models (*.dinomc)"))
+        self.add_device_parameter()
         self.addOutput(QgsProcessingOutputNumber(ACCURACY, "Validation accuracy"))
-        self.add_engine_parameters()
 
-    def execute(self, parameters, context, feedback, progress):
-        from dinomc_core.downstream.formats import DataOptions, load_chips
-        from dinomc_core.downstream.runs import MODEL_FILE, METRICS_FILE, TrainOptions, train_chip_classifier
-        from dinomc_core.downstream.runtime import setup_runtime
-
-        output = Path(self.parameterAsFileOutput(parameters, OUTPUT, context))
+    def execute(self, parameters, context, feedback):
+        raster, _ = self.raster_layer(parameters, INPUT, context)
         training = self.parameterAsCompatibleSourceLayerPath(parameters, TRAINING, context, ["gpkg", "shp"], "gpkg", feedback)
-        chips = load_chips("vector", self.raster_path(parameters, INPUT, context), DataOptions(
-            labels=training.split("|")[0],
-            class_field=self.parameterAsString(parameters, CLASS_FIELD, context),
-            chip_size=self.parameterAsInt(parameters, CHIP_SIZE, context),
-        ))
-        options = TrainOptions(protocol=PROTOCOLS[self.parameterAsEnum(parameters, PROTOCOL, context)])
+        output = Path(self.parameterAsFileOutput(parameters, OUTPUT, context))
         output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=output.parent, prefix=".dinomc-train-") as work:
-            metrics = train_chip_classifier(
-                self.model_path(parameters, context), chips, False, work, options, setup_runtime("auto"), progress
-            )
-            os.replace(Path(work) / MODEL_FILE, output)
-            shutil.copyfile(Path(work) / METRICS_FILE, output.with_suffix(".metrics.json"))
+            arguments = [
+                "classify", "--encoder", self.model_path(parameters, context),
+                "--data", raster, "--format", "vector", "--labels", training.split("|")[0],
+                "--class-field", self.parameterAsString(parameters, CLASS_FIELD, context),
+                "--chip-size", str(self.parameterAsInt(parameters, CHIP_SIZE, context)),
+                "--protocol", PROTOCOLS[self.parameterAsEnum(parameters, PROTOCOL, context)],
+                "--out", work, "--device", self.device(parameters, context),
+            ]
+            result = self.run_tool(MODULE, arguments, feedback)
+            os.replace(result["outputs"]["model"], output)
+            shutil.copyfile(result["outputs"]["metrics"], output.with_suffix(".metrics.json"))
+        metrics = result["metrics"]
         feedback.pushInfo(f"validation accuracy {metrics['accuracy']:.3f} on {metrics['samples']} chips")
         return {OUTPUT: str(output), ACCURACY: metrics["accuracy"]}
