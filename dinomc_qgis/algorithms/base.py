@@ -27,6 +27,8 @@ from dinomc_qgis.settings import worker_python_setting
 from dinomc_qgis.worker import run_worker
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISION = "PRECISION"
 MODEL = "MODEL"
 BANDS = "BANDS"
 TILE_SIZE = "TILE_SIZE"
@@ -79,17 +81,22 @@ class DinoMCAlgorithm(QgsProcessingAlgorithm):
 
     def add_device_parameter(self) -> None:
         self.add_advanced(QgsProcessingParameterEnum(DEVICE, "Device", options=list(DEVICES), defaultValue=0))
+        self.add_advanced(QgsProcessingParameterEnum(
+            PRECISION, "Precision (auto: the faster of bf16 and fp32 here; fp32 gives the same map on every machine)",
+            options=list(PRECISIONS), defaultValue=0,
+        ))
 
     def device(self, parameters: dict, context: QgsProcessingContext) -> str:
         return DEVICES[self.parameterAsEnum(parameters, DEVICE, context)]
 
     def engine_arguments(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        """The tiled engine's CLI options (``--bands``, ``--tile-size``, ``--batch-size``, ``--device``)."""
+        """The tiled engine's CLI options (``--bands``, ``--tile-size``, ``--batch-size``, ``--device``, ``--precision``)."""
         return [
             *option("--bands", self.parameterAsString(parameters, BANDS, context).strip()),
             *option("--tile-size", self.parameterAsInt(parameters, TILE_SIZE, context) or None),
             "--batch-size", str(self.parameterAsInt(parameters, BATCH_SIZE, context)),
             "--device", self.device(parameters, context),
+            "--precision", PRECISIONS[self.parameterAsEnum(parameters, PRECISION, context)],
         ]
 
     def optional_double(self, parameters: dict, name: str, context: QgsProcessingContext) -> float | None:

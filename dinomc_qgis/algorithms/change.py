@@ -4,6 +4,7 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -18,6 +19,10 @@ BEFORE = "BEFORE"
 AFTER = "AFTER"
 METHOD = "METHOD"
 THRESHOLD = "THRESHOLD"
+CHANGE_SHARE = "CHANGE_SHARE"
+THRESHOLD_METHOD = "THRESHOLD_METHOD"
+THRESHOLD_METHODS = ("minimum-error", "otsu")
+THRESHOLD_LABELS = ("Minimum error (holds when change is rare)", "Otsu")
 OUTPUT = "OUTPUT"
 MAGNITUDE = "MAGNITUDE"
 POLYGONS = "POLYGONS"
@@ -39,10 +44,13 @@ class ChangeAlgorithm(DinoMCAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return (
             "Maps what changed between two images of the same place. 'embedding' works with any DINO-MC model, "
-            "without labels: the cosine distance between the two dates' DINO-MC embeddings, thresholded "
-            "automatically (Otsu) unless a threshold is given. 'supervised' needs a change model fine-tuned on "
-            "labelled pairs. The after image is reprojected onto the before image's grid when they differ. "
-            "The change raster holds 0 nodata, 1 unchanged, 2 changed."
+            "without labels: deep change vector analysis, the distance at every pixel between the two dates' bands, "
+            "spectral indices and DINO-MC context, each date standardised on the scene. The threshold is found "
+            "automatically (minimum-error thresholding, which holds when change is rare, or Otsu's), or set by a "
+            "value or by the share of the area you expect to have changed. 'supervised' needs a change model "
+            "fine-tuned on labelled pairs. The after image is reprojected onto the before image's grid when they "
+            "differ. The change raster holds 0 nodata, 1 unchanged, 2 changed; the threshold and the changed area "
+            "are reported."
         )
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
@@ -53,6 +61,14 @@ class ChangeAlgorithm(DinoMCAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             THRESHOLD, "Threshold (empty: automatic)", QgsProcessingParameterNumber.Double, optional=True, minValue=0.0
         ))
+        self.addParameter(QgsProcessingParameterNumber(
+            CHANGE_SHARE, "Or: expected changed share of the area in % (empty: automatic)",
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=100.0,
+        ))
+        automatic = QgsProcessingParameterEnum(THRESHOLD_METHOD, "Automatic threshold", options=list(THRESHOLD_LABELS),
+                                               defaultValue=0)
+        automatic.setFlags(automatic.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(automatic)
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT, "Change"))
         self.addParameter(QgsProcessingParameterRasterDestination(MAGNITUDE, "Change magnitude", optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterVectorDestination(POLYGONS, "Change polygons", QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False))
@@ -70,6 +86,8 @@ class ChangeAlgorithm(DinoMCAlgorithm):
             "--model", self.model_path(parameters, context),
             "--method", METHODS[self.parameterAsEnum(parameters, METHOD, context)],
             *option("--threshold", self.optional_double(parameters, THRESHOLD, context)),
+            *option("--change-share", self.optional_double(parameters, CHANGE_SHARE, context)),
+            "--threshold-method", THRESHOLD_METHODS[self.parameterAsEnum(parameters, THRESHOLD_METHOD, context)],
             "--before", before, "--after", after, "--output", outputs[OUTPUT],
             *option("--magnitude", outputs[MAGNITUDE]), *option("--polygons", outputs[POLYGONS]),
             "--min-area", str(self.parameterAsDouble(parameters, MIN_AREA, context)),

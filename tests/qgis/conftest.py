@@ -135,7 +135,7 @@ def drawn_model(dinomc_provider, rgb_encoder, landsat, tmp_path_factory):
 
     trained = processing.run("dinomc:trainhead", {
         "INPUT": str(landsat), "TRAINING": training_polygons(landsat), "CLASS_FIELD": "landcover",
-        "MODEL": str(rgb_encoder), "PROTOCOL": 0, "CHIP_SIZE": 32, "OUTPUT": str(model),
+        "MODEL": str(rgb_encoder), "CLASSIFIER": 1, "OUTPUT": str(model),
     }, feedback=QgsProcessingFeedback())
     assert model.is_file() and model.with_suffix(".metrics.json").is_file()
     assert 0.0 <= trained["VALIDATION_ACCURACY"] <= 1.0

@@ -179,7 +179,7 @@ def run_job(job):
             model = out / f"drawn_{name}_{repeat}.dinomc"
             trained = processing.run("dinomc:trainhead", {
                 "INPUT": raster, "TRAINING": drawn_squares(raster, crs, squares), "CLASS_FIELD": "landcover",
-                "MODEL": job["encoder"], "CHIP_SIZE": 32, "OUTPUT": str(model),
+                "MODEL": job["encoder"], "CLASSIFIER": 1, "OUTPUT": str(model),
             })
             run[f"trainhead_{name}"] = {"accuracy": trained["VALIDATION_ACCURACY"], "model": trained["OUTPUT"]}
         results["model"] = run["trainhead_utm"]["model"]

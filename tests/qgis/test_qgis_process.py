@@ -50,17 +50,18 @@ def test_trainhead_then_classify_match_the_cli(qgis_process, rgb_encoder, landsa
     frame.to_crs("EPSG:4326").to_file(labels)  # drawn in another CRS than the raster's
     model = tmp_path / "drawn.dinomc"
     trained = results_of(qgis_process("dinomc:trainhead", INPUT=landsat, TRAINING=labels, CLASS_FIELD="landcover",
-                                      MODEL=rgb_encoder, CHIP_SIZE=32, OUTPUT=model))
+                                      MODEL=rgb_encoder, CLASSIFIER=1, OUTPUT=model))
     assert 0.0 <= trained["VALIDATION_ACCURACY"] <= 1.0 and model.is_file()
 
     polygons = tmp_path / "qgis_process.gpkg"
     results = results_of(qgis_process("dinomc:classify", INPUT=landsat, MODEL=model, OUTPUT=tmp_path / "classes.tif",
-                                      POLYGONS=polygons))
+                                      POLYGONS=polygons, PRECISION=1))  # fp32: the same map wherever it runs
     assert set(results) >= {"OUTPUT", "POLYGONS", "PROBABILITIES", "CONFIDENCE", "SUMMARY", "CLASS_PERCENT"}
     assert set(json.loads(results["CLASS_PERCENT"])) == {"bright", "dark"}
     cli_polygons = tmp_path / "cli.gpkg"
     subprocess.run([sys.executable, "-m", "dinomc_core.classify", str(landsat), "--model", str(model), "--output",
-                    str(tmp_path / "cli.tif"), "--polygons", str(cli_polygons), "--quiet"], check=True, timeout=300)
+                    str(tmp_path / "cli.tif"), "--polygons", str(cli_polygons), "--precision", "fp32", "--quiet"],
+                   check=True, timeout=300)
     from_qgis, from_cli = gpd.read_file(polygons), gpd.read_file(cli_polygons)
     assert len(from_qgis) > 0 and from_qgis.is_valid.all() and not from_qgis.is_empty.any()
     assert list(from_qgis["class_name"]) == list(from_cli["class_name"])
