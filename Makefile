@@ -2,16 +2,20 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := python3-qgis qgis qgis-providers python3-venv python3-pyproj python3-fiona
+# xvfb and xauth: the desktop test runs the real QGIS binary on a virtual X display (xvfb-run).
+DEBIAN_PACKAGES := python3-qgis qgis qgis-providers python3-venv python3-pyproj python3-fiona xvfb xauth
+PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup demo test plugin clean default-models
+.PHONY: setup system-packages demo test plugin qgis-install clean default-models
 
-setup: $(STAMP)
+setup: system-packages $(STAMP)
 
-$(STAMP): pyproject.toml
-	@# QGIS and the geospatial Python packages that must share its GDAL/PROJ (pyproj, fiona) come from Debian.
+# QGIS and the geospatial Python packages that must share its GDAL/PROJ (pyproj, fiona) come from Debian.
+system-packages:
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || \
 		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) )
+
+$(STAMP): pyproject.toml
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	@# Debian's pyproj looks for PROJ's data under the interpreter prefix, which is the venv here.
 	@mkdir -p $(VENV)/share && ln -sfn /usr/share/proj $(VENV)/share/proj
@@ -32,10 +36,16 @@ test: setup
 
 # The QGIS plugin as a zip for "Install from ZIP": the dinomc_qgis folder with metadata.txt inside.
 plugin:
-	rm -rf build/plugin && mkdir -p build/plugin dist
+	rm -rf build/plugin dist/dinomc_qgis.zip && mkdir -p build/plugin dist
 	cp -r dinomc_qgis build/plugin/ && cp metadata.txt build/plugin/dinomc_qgis/
 	find build/plugin -name __pycache__ -prune -exec rm -rf {} +
-	cd build/plugin && $(PY) -m zipfile -c ../../dist/dinomc_qgis.zip dinomc_qgis
+	rm -f build/plugin/dinomc_qgis/worker.json
+	cd build/plugin && /usr/bin/python3 -m zipfile -c ../../dist/dinomc_qgis.zip dinomc_qgis
+
+# The plugin in a QGIS profile, enabled, with this checkout's environment recorded as the worker that runs the models.
+qgis-install: setup plugin
+	/usr/bin/python3 scripts/qgis_install.py dist/dinomc_qgis.zip --profile "$(PROFILE)" \
+		--python "$(abspath $(PY))" --source "$(CURDIR)"
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache build dist

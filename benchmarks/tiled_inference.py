@@ -3,10 +3,13 @@
 Prints one JSON line with end-to-end pixels per second for classify on a 4096 x 4096, 13-band raster; bare
 model-forward pixels per second on the same number of tiles with the same batch size and precision; their
 ratio; and the peak resident memory of classify runs at 2048 and 8192 pixels square (each in a fresh process).
+``--head pixel`` measures a per-pixel classifier on fused features (bands, indices, encoder context; an MLP head)
+instead of a chip classifier mapped at the encoder's scale, and also times the chip classifier with the same
+encoder on the same raster (``pixel_over_chip_seconds``).
 Rasters and the model (random weights) are generated in a temporary folder and deleted afterwards.
 
     python benchmarks/tiled_inference.py [--arch vit_small_patch8_224] [--size 4096] [--memory-sizes 2048 8192]
-        [--memory-arch vit_tiny_patch16_224]
+        [--memory-arch vit_tiny_patch16_224] [--head chip|pixel]
 """
 from __future__ import annotations
 
@@ -33,7 +36,16 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from dinomc_core.data import SENTINEL2_BANDS
-from dinomc_core.downstream.task_model import ChipClassifier, LinearHead, save_task_model
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.pixel_features import FeatureFusion, fused_layout
+from dinomc_core.downstream.task_model import (
+    ChipClassifier,
+    LinearHead,
+    MlpHead,
+    PixelClassifier,
+    PixelHead,
+    save_task_model,
+)
 from dinomc_core.inference.classify import ClassifyOutputs, ClassProbabilities, classify_file
 from dinomc_core.inference.engine import EngineOptions, ModelRunner
 from dinomc_core.downstream.task_model import load_task_model
@@ -56,19 +68,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="alternate classify and bare-model runs this many times and keep the best of each, so "
                         "both see the same load on a shared machine")
     parser.add_argument("--workdir", type=Path, help="where to generate rasters (default: a temporary folder)")
+    parser.add_argument("--head", choices=("chip", "pixel"), default="chip",
+                        help="chip classifier mapped at the encoder's scale, or per-pixel classifier on fused features")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "RASTER"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def make_model(path: Path, arch: str) -> Path:
-    """A 13-band classification model file with random weights (speed does not depend on training)."""
+def make_model(path: Path, arch: str, head: str = "chip", tile_size: int = 256) -> Path:
+    """A 13-band classification model file with random weights (speed does not depend on training): a chip
+    classifier, or a per-pixel MLP on fused features whose tile is ``tile_size``."""
     torch.manual_seed(0)
     encoder = create_backbone(arch, len(SENTINEL2_BANDS)).eval()
-    model = ChipClassifier(encoder, LinearHead(encoder.feature_dim, CLASSES), multilabel=False, tile_size=CHIP)
     normalization = {"scale": [1e-4] * 13, "mean": [0.12] * 13, "std": [0.05] * 13}
+    if head == "pixel":
+        layout = fused_layout(encoder, SENTINEL2_BANDS)
+        fusion = FeatureFusion(layout, Normalization.from_dict(normalization), SENTINEL2_BANDS)
+        model = PixelClassifier(encoder, PixelHead(fusion, MlpHead(layout.dim, CLASSES)), tile_size)
+        chip = tile_size
+    else:
+        model = ChipClassifier(encoder, LinearHead(encoder.feature_dim, CLASSES), multilabel=False, tile_size=CHIP)
+        chip = CHIP
     classes = [{"name": f"class {index}", "color": ""} for index in range(CLASSES)]
     metadata = metadata_for_backbone(encoder, bands=list(SENTINEL2_BANDS), normalization=normalization,
-                                     task="classification", classes=classes, head=model.describe(), tile_size=CHIP)
+                                     task="classification", classes=classes, head=model.describe(), tile_size=chip)
     return save_task_model(path, model, metadata)
 
 
@@ -147,28 +169,34 @@ def main(argv: list[str] | None = None) -> None:
         return
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         work = Path(folder)
-        model = make_model(work / "model.dinomc", args.arch)
+        model = make_model(work / "model.dinomc", args.arch, args.head, args.tile_size)
+        chip_model = make_model(work / "chip.dinomc", args.arch) if args.head == "pixel" else None
         raster = make_raster(work / f"scene_{args.size}.tif", args.size)
-        end_to_end_seconds, forward, precision = [], [], ""
+        end_to_end_seconds, forward, chip_seconds, precision = [], [], [], ""
         for _ in range(args.repeats):
             end_to_end_seconds.append(classify_seconds(model, raster, args))
             seconds, precision = forward_seconds(model, args.size, args)
             forward.append(seconds)
+            if chip_model is not None:
+                chip_seconds.append(classify_seconds(chip_model, raster, args))
         end_to_end = args.size**2 / min(end_to_end_seconds)
         bare = args.size**2 / min(forward)
-        memory_model = make_model(work / "memory.dinomc", args.memory_arch) if args.memory_arch else model
+        memory_model = make_model(work / "memory.dinomc", args.memory_arch, args.head, args.tile_size) \
+            if args.memory_arch else model
         memory = {}
         for size in args.memory_sizes:
             raster = make_raster(work / f"memory_{size}.tif", size)
             memory[f"peak_rss_mb_{size}"] = round(peak_memory_mb(memory_model, raster, args), 1)
             raster.unlink()
     result = {
-        "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
+        "head": args.head, "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
         "tile_size": args.tile_size, "batch_size": args.batch_size, "precision": precision,
         "threads": torch.get_num_threads(),
         "end_to_end_pixels_per_s": round(end_to_end), "forward_pixels_per_s": round(bare),
         "ratio": round(end_to_end / bare, 3), **memory,
     }
+    if chip_seconds:
+        result["pixel_over_chip_seconds"] = round(min(end_to_end_seconds) / min(chip_seconds), 3)
     if len(args.memory_sizes) == 2:
         low, high = (memory[f"peak_rss_mb_{size}"] for size in args.memory_sizes)
         result["memory_ratio"] = round(high / low, 3)

@@ -7,13 +7,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from dinomc_core.errors import DinoMCError, run_cli
 from dinomc_core.inference.batch import run_batch
-from dinomc_core.inference.change import METHODS, ChangeOutputs, detect_change_files
-from dinomc_core.inference.cli import add_engine_arguments, engine_options, progress_bar
+from dinomc_core.downstream.pixel_features import GROUPS, parse_groups
+from dinomc_core.downstream.thresholds import THRESHOLD_METHODS
+from dinomc_core.inference.change import METHODS, ChangeOutputs, ChangeStats, ThresholdRule, detect_change_files
+from dinomc_core.inference.cli import add_engine_arguments, engine_options
 from dinomc_core.models import read_model_file
+from dinomc_core.progress import progress_from_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,10 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, type=Path, help="change model file (supervised) or any model file (embedding)")
     parser.add_argument("--method", choices=("auto",) + METHODS, default="auto",
-                        help="supervised: a fine-tuned change model; embedding: cosine distance of DINO-MC embeddings "
-                        "(default: supervised for change model files, embedding otherwise)")
+                        help="supervised: a fine-tuned change model; embedding: label-free deep change vector analysis "
+                        "on fused per-pixel features (default: supervised for change model files, embedding otherwise)")
     parser.add_argument("--threshold", type=float, help="changed where the magnitude is above this (default: 0.5 "
-                        "for supervised, Otsu's automatic threshold for embedding)")
+                        "for supervised, found from the magnitudes for embedding)")
+    parser.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="minimum-error",
+                        help="automatic threshold for embedding: minimum-error (Kittler-Illingworth, holds when change "
+                        "is rare; default) or otsu")
+    parser.add_argument("--change-share", type=float, help="instead of a threshold: the share of the area expected to "
+                        "have changed, in percent (e.g. 5)")
+    parser.add_argument("--features", default=",".join(GROUPS), help="feature groups of the embedding method, "
+                        f"comma-separated from {', '.join(GROUPS)} (default: all)")
     pair = parser.add_argument_group("pair mode")
     pair.add_argument("--before", type=Path, help="first date: raster or folder of band files")
     pair.add_argument("--after", type=Path, help="second date (reprojected onto the first's grid when needed)")
@@ -64,20 +75,39 @@ def check_mode(args: argparse.Namespace) -> str:
     raise DinoMCError("give --before, --after and --output (pair mode), or --scenes and --out (batch mode)")
 
 
+def threshold_rule(args: argparse.Namespace) -> ThresholdRule:
+    """The threshold, the expected change share, or the automatic method, from the options."""
+    if args.threshold is not None and args.change_share is not None:
+        raise DinoMCError("give --threshold or --change-share, not both")
+    share = None if args.change_share is None else args.change_share / 100.0
+    return ThresholdRule(value=args.threshold, share=share, method=args.threshold_method)
+
+
+def change_figures(stats: ChangeStats) -> dict:
+    """The threshold used and how much changed, in pixels, hectares and percent of the valid area."""
+    return {**asdict(stats), "changed_percent": stats.changed_percent}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = check_mode(args)
     method = chosen_method(args.method, args.model)
-    progress = progress_bar(args)
+    rule, features = threshold_rule(args), parse_groups(args.features, "--features")
+    progress = progress_from_arguments(args)
     try:
         if mode == "batch":
-            records = run_batch(args.model, method, args.scenes, args.out, args.pairs, args.threshold, args.bands,
+            records = run_batch(args.model, method, args.scenes, args.out, args.pairs, rule, args.bands,
                                 engine_options(args), progress, args.cog)
+            progress.result({"method": method, "outputs": {"folder": args.out, "summary_csv": args.out / "summary.csv",
+                                                           "summary_gpkg": args.out / "summary.gpkg"},
+                             "pairs": [asdict(record) for record in records]})
             print(f"{len(records)} pairs in {args.out / 'summary.csv'}", file=sys.stderr)
             return 0
         outputs = ChangeOutputs(args.output, args.magnitude, args.polygons, args.min_area, args.cog)
-        stats = detect_change_files(args.model, method, args.before, args.after, outputs, args.threshold, args.bands,
-                                    engine_options(args), progress)
+        stats = detect_change_files(args.model, method, args.before, args.after, outputs, rule, args.bands,
+                                    engine_options(args), progress, features)
+        progress.result({"method": method, "outputs": {"change": outputs.change, "magnitude": outputs.magnitude,
+                                                       "polygons": outputs.polygons}, **change_figures(stats)})
     finally:
         progress.close()
     print(f"changed: {stats.changed_percent:.2f} % ({stats.changed_hectares:.2f} ha), threshold {stats.threshold:.4f}",

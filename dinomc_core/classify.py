@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dinomc_core.errors import run_cli
-from dinomc_core.inference.classify import ClassifyOutputs, classify_file
-from dinomc_core.inference.cli import add_engine_arguments, engine_options, progress_bar
+from dinomc_core.inference.classify import ClassArea, ClassifyOutputs, class_style, classify_file
+from dinomc_core.inference.cli import add_engine_arguments, engine_options
+from dinomc_core.models import read_metadata
+from dinomc_core.progress import progress_from_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,14 +36,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         classes=args.output, probabilities=args.probabilities, confidence=args.confidence, polygons=args.polygons,
         summary=args.summary, min_area=args.min_area, cog=args.cog,
     )
-    progress = progress_bar(args)
+    progress = progress_from_arguments(args)
     try:
         rows = classify_file(args.model, args.input, outputs, args.bands, engine_options(args), progress)
+        progress.result({"outputs": {"classes": outputs.classes, "probabilities": outputs.probabilities,
+                                     "confidence": outputs.confidence, "polygons": outputs.polygons,
+                                     "summary": outputs.summary},
+                         "classes": class_results(args.model, rows)})
     finally:
         progress.close()
     for row in rows:
         print(f"{row.name}: {row.percent:.1f} % ({row.hectares:.1f} ha)", file=sys.stderr)
     return 0
+
+
+def class_results(model: Path, rows: list[ClassArea]) -> list[dict]:
+    """Per class: raster value, name, the colour written in the class raster's colour table, and its area."""
+    colormap = class_style(read_metadata(model).classes).colormap
+    return [{"id": row.class_id, "name": row.name, "color": "#{:02x}{:02x}{:02x}".format(*colormap[row.class_id][:3]),
+             "pixels": row.pixels, "hectares": row.hectares, "percent": row.percent} for row in rows]
 
 
 if __name__ == "__main__":

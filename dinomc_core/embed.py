@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dinomc_core.errors import run_cli
-from dinomc_core.inference.cli import add_engine_arguments, engine_options, progress_bar
+from dinomc_core.inference.cli import add_engine_arguments, engine_options
 from dinomc_core.inference.embed import embed_file
+from dinomc_core.progress import progress_from_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    progress = progress_bar(args)
+    progress = progress_from_arguments(args)
     try:
         grid = embed_file(args.model, args.input, args.output, args.components, args.bands, engine_options(args),
                           progress, args.cog)
+        progress.result({"outputs": {"embeddings": args.output}, "width": grid.width, "height": grid.height})
     finally:
         progress.close()
     print(f"wrote {args.output}: {grid.width}x{grid.height} cells", file=sys.stderr)

@@ -1,6 +1,7 @@
 """``python -m dinomc_core.finetune``: turn a pretrained encoder into a classifier or change model, and evaluate one.
 
-Subcommands: ``classify`` and ``multilabel`` (``--protocol linear|knn|full``), ``change`` (Siamese UNet on city
+Subcommands: ``classify`` (``--protocol linear|knn|full`` on chip features, or ``pixel``: a per-pixel head on fused
+features, the default for labels drawn over a raster) and ``multilabel`` (``linear|knn|full``), ``change`` (Siamese UNet on city
 pairs) and ``evaluate`` (metrics of a model file on labelled data). Works on CPU or GPU, with ``--amp`` and under
 ``torchrun`` for several GPUs.
 """
@@ -9,9 +10,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from dinomc_core.downstream.formats import CHANGE_FORMATS, CHIP_FORMATS, DataOptions, load_change_cities, load_chips
+from dinomc_core.downstream.formats import (
+    CHANGE_FORMATS,
+    CHIP_FORMATS,
+    PIXEL_FORMATS,
+    DataOptions,
+    load_change_cities,
+    load_chips,
+    load_pixel_samples,
+)
+from dinomc_core.downstream.pixel_features import GROUPS, parse_groups
+from dinomc_core.downstream.pixel_training import HEAD_CHOICES
 from dinomc_core.downstream.runs import (
+    METRICS_FILE,
+    MODEL_FILE,
     PROTOCOLS,
     TrainOptions,
     cities_to_evaluate,
@@ -19,10 +33,11 @@ from dinomc_core.downstream.runs import (
     evaluate_chips,
     train_change,
     train_chip_classifier,
+    train_pixel_classifier,
 )
 from dinomc_core.downstream.runtime import Runtime, setup_runtime
 from dinomc_core.errors import run_cli
-from dinomc_core.progress import Progress, SilentProgress, TqdmProgress
+from dinomc_core.progress import Progress, SilentProgress, add_progress_argument, progress_from_arguments
 from dinomc_core.ssl.distributed import DEVICE_CHOICES, shutdown_distributed
 
 
@@ -45,7 +60,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder for model.dinomc, metrics.json and pictures")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         add_training_arguments(command)
         add_data_arguments(command, CHIP_FORMATS)
         add_run_arguments(command)
-        command.add_argument("--protocol", default="linear", choices=PROTOCOLS, help="frozen linear probe, weighted k-NN, or full fine-tuning")
+        command.add_argument("--protocol", choices=PROTOCOLS, help="frozen linear probe, weighted k-NN, full "
+                             "fine-tuning, or a per-pixel head on fused features (default: pixel for --format raster and "
+                             "vector, linear otherwise)")
+        command.add_argument("--head", default="auto", choices=HEAD_CHOICES, help="per-pixel head (--protocol pixel); "
+                             "auto keeps the best on held-out shapes (default)")
+        command.add_argument("--features", default=",".join(GROUPS), help="feature groups of a per-pixel head, "
+                             f"comma-separated from {', '.join(GROUPS)} (default: all)")
+        command.add_argument("--window-size", type=int, default=256, help="encoder window around labelled pixels, "
+                             "and the map's tile, in px (default 256)")
         command.add_argument("--knn-k", type=int, default=20)
         command.add_argument("--knn-temperature", type=float, default=0.07)
     change = commands.add_parser("change", help="Siamese change detection on city pairs")
@@ -90,15 +113,24 @@ def data_options(args: argparse.Namespace) -> DataOptions:
         labels=args.labels, class_field=args.class_field, classes=args.classes, chip_size=args.chip_size,
         nomenclature=args.nomenclature, val_fraction=args.val_fraction,
         val_cities=tuple(name.strip() for name in args.val_cities.split(",") if name.strip()), seed=args.seed,
+        window_size=getattr(args, "window_size", 256),
     )
+
+
+def chosen_protocol(args: argparse.Namespace) -> str:
+    """The protocol asked for, or the format's default: per-pixel heads for labels drawn over a raster."""
+    if getattr(args, "protocol", None):
+        return args.protocol
+    return "pixel" if args.format in PIXEL_FORMATS else "linear"
 
 
 def train_options(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(
-        protocol=getattr(args, "protocol", "linear"), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        protocol=chosen_protocol(args), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         knn_k=getattr(args, "knn_k", 20), knn_temperature=getattr(args, "knn_temperature", 0.07), seed=args.seed,
         change_patch_size=getattr(args, "patch_size", 96), change_patches_per_epoch=getattr(args, "patches_per_epoch", 512),
-        freeze_encoder=not getattr(args, "finetune_encoder", False),
+        freeze_encoder=not getattr(args, "finetune_encoder", False), pixel_head=getattr(args, "head", "auto"),
+        feature_groups=parse_groups(getattr(args, "features", ",".join(GROUPS)), "--features"),
     )
 
 
@@ -107,6 +139,10 @@ def run(args: argparse.Namespace, runtime: Runtime, progress: Progress) -> dict:
     options = data_options(args)
     if args.command == "change":
         return train_change(args.encoder, load_change_cities(args.format, args.data, options), args.out, train_options(args), runtime, progress)
+    if args.command == "classify" and chosen_protocol(args) == "pixel":
+        samples = load_pixel_samples(args.format, args.data, options)
+        return train_pixel_classifier(args.encoder, samples, args.out, train_options(args), runtime, options.window_size,
+                                      progress)
     if args.command in ("classify", "multilabel"):
         chips = load_chips(args.format, args.data, options)
         return train_chip_classifier(args.encoder, chips, args.command == "multilabel", args.out, train_options(args), runtime, progress)
@@ -119,22 +155,25 @@ def run(args: argparse.Namespace, runtime: Runtime, progress: Progress) -> dict:
 
 def summary(metrics: dict) -> str:
     """One line with the headline numbers."""
-    keys = ("accuracy", "macro_f1", "map_micro", "map_macro", "precision", "recall", "f1", "iou")
+    keys = ("accuracy", "balanced_accuracy", "macro_f1", "map_micro", "map_macro", "precision", "recall", "f1", "iou")
     return ", ".join(f"{key} {metrics[key]:.4f}" for key in keys if isinstance(metrics.get(key), float))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runtime = setup_runtime(args.device, args.amp)
-    progress = TqdmProgress(disable=args.quiet) if runtime.is_main else SilentProgress()
+    progress = progress_from_arguments(args) if runtime.is_main else SilentProgress()
     try:
         metrics = run(args, runtime, progress)
+        if metrics:
+            model = Path(args.out) / MODEL_FILE if args.command != "evaluate" else None
+            progress.result({"outputs": {"folder": args.out, "model": model, "metrics": Path(args.out) / METRICS_FILE},
+                             "metrics": {key: value for key, value in metrics.items() if key != "history"}})
     finally:
-        if isinstance(progress, TqdmProgress):
-            progress.close()
+        progress.close()
         shutdown_distributed()
     if metrics:
-        print(f"{args.command}: {summary(metrics)} -> {args.out}")
+        print(f"{args.command}: {summary(metrics)} -> {args.out}", file=sys.stderr)
     return 0
 
 

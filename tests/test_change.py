@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from rasterio.transform import from_origin
 
 from dinomc_core.change import main
 from dinomc_core.errors import run_cli
+from tests.data.builders import write_envi_pair
 from tests.inference.builders import save_change_model, save_classifier, save_encoder, smooth_scene, write_raster
 
 BANDS = ["B02", "B03", "B04", "B08"]
@@ -49,6 +52,21 @@ def test_pair_mode_picks_the_method_from_the_model_file(model: str, method: str,
         assert set(change.read(1).ravel()) <= {1, 2}
 
 
+def test_progress_json_reports_the_change_figures_last(models, dates, tmp_path: Path, capsys) -> None:
+    """What the QGIS plugin's worker reads: the result object on the last JSON line of stdout."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = run_cli(main, ["--model", str(models["change"]), "--before", str(dates[0]), "--after", str(dates[1]),
+                              "--output", str(tmp_path / "change.tif"), "--precision", "fp32", "--progress", "json"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0 and result["event"] == "result" and result["method"] == "supervised"
+    assert result["threshold"] == 0.5 and result["valid_pixels"] == 60 * 80
+    assert result["changed_percent"] == pytest.approx(100 * result["changed_pixels"] / result["valid_pixels"])
+    assert result["outputs"] == {"change": str(tmp_path / "change.tif"), "magnitude": None, "polygons": None}
+
+
 def test_batch_mode(models, dates, tmp_path: Path, capsys) -> None:
     scenes = dates[0].parent
     code, err = run(["--model", str(models["encoder"]), "--scenes", str(scenes), "--out", str(tmp_path / "batch"),
@@ -86,3 +104,20 @@ def test_bad_input_is_one_sentence_and_leaves_nothing(case: str, message: str, m
     code, err = run(argv, capsys)
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
     assert sorted(tmp_path.iterdir()) == existing
+
+
+def test_envi_dates_named_by_scene_need_no_band_flags(shared_data: Path, tmp_path: Path, capsys) -> None:
+    before, after = write_envi_pair(tmp_path / "envi", shared_data / "landsat_rgb" / "RGB.byte.tif", size=160)
+    with rasterio.open(before) as first:
+        encoder = save_encoder(tmp_path / "pretrained.dinomc", list(first.descriptions))  # as pretrain names them
+    common = ["--model", str(encoder), "--before", str(before), "--after", str(after), "--method", "embedding",
+              "--tile-size", "64"]
+    code = run_cli(main, [*common, "--output", str(tmp_path / "change.tif"), "--precision", "fp32"])
+    printed = capsys.readouterr()
+    assert code == 0 and "changed:" in printed.err
+    assert f"{after.name}: bands matched by wavelength (0.482, 0.565, 0.66 µm)" in printed.out
+    with rasterio.open(tmp_path / "change.tif") as change:
+        values = set(change.read(1).ravel())
+        assert change.shape == (160, 160) and 1 in values and values <= {0, 1, 2}
+    code, err = run([*common, "--output", str(tmp_path / "by_position.tif"), "--bands", "1", "2", "3"], capsys)
+    assert code == 0 and "changed:" in err

@@ -1,6 +1,8 @@
 """``python -m dinomc_core.classify``: a map from the command line, and bad input answered with one sentence."""
 from __future__ import annotations
 
+import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,21 @@ def test_bad_input_is_one_sentence_and_leaves_nothing(case: str, message: str, m
     assert code == 2 and err.startswith("error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_progress_json_reports_classes_colours_and_areas_last(models: dict[str, Path], scene: Path, tmp_path: Path, capsys) -> None:
+    """What the QGIS plugin's worker reads: JSON lines on stdout, the result last (SIGTERM becomes a cancel)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = run_cli(main, [str(scene), "--model", str(models["classifier"]), "--output", str(tmp_path / "classes.tif"),
+                              "--tile-size", "64", "--precision", "fp32", "--progress", "json"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and events[0]["event"] == "total" and {event["event"] for event in events[1:-1]} <= {"advance", "log", "total"}
+    result = events[-1]
+    assert result["event"] == "result" and result["outputs"]["classes"] == str(tmp_path / "classes.tif")
+    assert [(entry["id"], entry["name"], entry["color"]) for entry in result["classes"]] == [
+        (0, "water", "#1f78b4"), (1, "forest", "#33a02c"), (2, "urban", "#e31a1c")]
+    assert sum(entry["pixels"] for entry in result["classes"]) == 70 * 90
+    assert sum(entry["percent"] for entry in result["classes"]) == pytest.approx(100.0)

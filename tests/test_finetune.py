@@ -51,7 +51,8 @@ def test_classify_linear_then_evaluate_the_same_split(encoders, shared_data, tmp
     model = load_task_model(out / "model.dinomc")
     assert model.metadata.task == "classification" and model.metadata.tile_size == 64 and model.metadata.gsd == 10.0
     assert model.metadata.classes[1] == {"name": "Forest", "color": "#1e7a1e"} and model.metadata.bands == list(SENTINEL2_BANDS)
-    assert model.metadata.head["protocol"] == "linear" and model.metadata.head["type"] == "linear"
+    assert model.metadata.head["protocol"] == "linear" and model.metadata.head["type"] == "scaled"
+    assert model.metadata.head["classifier"]["type"] == "linear" and model.metadata.head["band_statistics"]
     evaluated = tmp_path / "evaluated"
     assert finetune("evaluate", "--model", out / "model.dinomc", "--data", shared_data / "eurosat_ms", "--format", "eurosat",
                     "--out", evaluated, "--split", "val") == 0
@@ -107,12 +108,28 @@ def _label_raster(path: Path, raster: Path) -> Path:
     return path
 
 
-def test_classify_a_raster_with_a_label_raster(encoders, shared_data, tmp_path):
+def test_classify_a_raster_with_a_label_raster_trains_a_pixel_head(encoders, shared_data, tmp_path):
+    landsat = shared_data / "landsat_rgb" / "RGB.byte.tif"
+    out = tmp_path / "raster"
+    assert finetune("classify", "--encoder", encoders["rgb"], "--data", landsat, "--format", "raster", "--labels",
+                    _label_raster(tmp_path / "labels.tif", landsat), "--classes", "water,forest", "--head", "logistic",
+                    "--out", out, "--epochs", "5") == 0
+    metrics = metrics_of(out)
+    assert metrics["protocol"] == "pixel" and metrics["head"] == "logistic" and metrics["classes"] == ["water", "forest"]
+    # each class is one block, so its last rows validate (and the report says so); nodata collar pixels are dropped
+    assert metrics["shapes"] == {"train": 2, "val": 2} and len(metrics["notes"]) == 2
+    assert 0 < metrics["samples"] <= 2 * 1500 and 0 < metrics["train_samples"] <= 2 * 3000
+    model = load_task_model(out / "model.dinomc")
+    assert model.metadata.head["type"] == "pixel" and model.metadata.tile_size == 256
+    assert model.metadata.bands == ["red", "green", "blue"] and round(model.metadata.gsd) == 300
+
+
+def test_classify_a_raster_with_a_label_raster_as_chips(encoders, shared_data, tmp_path):
     landsat = shared_data / "landsat_rgb" / "RGB.byte.tif"
     out = tmp_path / "raster"
     assert finetune("classify", "--encoder", encoders["rgb"], "--data", landsat, "--format", "raster", "--labels",
                     _label_raster(tmp_path / "labels.tif", landsat), "--classes", "water,forest", "--chip-size", "32",
-                    "--out", out, "--epochs", "20") == 0
+                    "--protocol", "linear", "--out", out, "--epochs", "20") == 0
     metrics = metrics_of(out)
     assert metrics["train_samples"] + metrics["samples"] == 98 and metrics["classes"] == ["water", "forest"]
     metadata = load_task_model(out / "model.dinomc").metadata
@@ -124,7 +141,7 @@ def test_bad_input_is_one_sentence_and_no_model_file(encoders, shared_data, tmp_
     labels = _label_raster(tmp_path / "labels.tif", landsat)
     cases = [
         (["classify", "--encoder", encoders["resnet13"], "--data", landsat, "--format", "raster", "--labels", labels, "--classes", "water"], "outside the class list"),
-        (["classify", "--encoder", encoders["resnet13"], "--data", landsat, "--format", "raster", "--labels", labels, "--classes", "water,forest,urban"], "urban have no samples"),
+        (["classify", "--encoder", encoders["resnet13"], "--data", landsat, "--format", "raster", "--labels", labels, "--classes", "water,forest,urban"], "urban have no labelled pixel"),
         (["classify", "--encoder", encoders["resnet13"], "--data", landsat, "--format", "raster", "--labels", tmp_path / "none.tif"], "does not exist"),
         (["classify", "--encoder", encoders["resnet13"], "--data", shared_data / "bigearthnet_s2", "--format", "bigearthnet"], "this data set is multi-label"),
         (["multilabel", "--encoder", encoders["resnet13"], "--data", shared_data / "bigearthnet_s2", "--format", "bigearthnet"], "needs band(s) B10"),
@@ -139,3 +156,62 @@ def test_bad_input_is_one_sentence_and_no_model_file(encoders, shared_data, tmp_
         assert message in error and error.count("\n") == 1, error
         assert not (out / "model.dinomc").exists()
 
+
+
+def _mosaic_with_squares(shared_data: Path, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """Real EuroSAT chips of three classes on one UTM grid (top row trains, bottom row tests), and two squares of
+    7 x 7 px per class drawn in the top row, stored in EPSG:4326 as an analyst's layer may be."""
+    import geopandas as gpd
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    from dinomc_core.data.eurosat import load_eurosat
+
+    chips = load_eurosat(shared_data / "eurosat_ms")
+    wanted = ["SeaLake", "Forest", "Industrial"]
+    image = np.zeros((13, 128, 3 * 64), np.uint16)
+    truth = np.zeros((128, 3 * 64), np.int64)
+    for column, name in enumerate(wanted):
+        members = [index for index, chip in enumerate(chips.chips) if chips.classes[chip.target[0]] == name]
+        for row in range(2):
+            image[:, row * 64:(row + 1) * 64, column * 64:(column + 1) * 64] = chips.read(members[row])
+            truth[row * 64:(row + 1) * 64, column * 64:(column + 1) * 64] = column
+    transform = from_origin(500000, 5400000, 10, 10)
+    raster = tmp_path / "mosaic.tif"
+    with rasterio.open(raster, "w", driver="GTiff", width=192, height=128, count=13, dtype="uint16",
+                       crs="EPSG:32631", transform=transform) as dataset:
+        dataset.write(image)
+        for band, name in enumerate(("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"), 1):
+            dataset.set_band_description(band, name)
+    squares = []
+    for column, name in enumerate(wanted):
+        for row, col in ((10, 10), (40, 40)):
+            left, top = transform * (column * 64 + col, row)
+            right, bottom = transform * (column * 64 + col + 7, row + 7)
+            squares.append({"landcover": name, "geometry": box(left, bottom, right, top)})
+    labels = tmp_path / "squares.gpkg"
+    gpd.GeoDataFrame(squares, crs="EPSG:32631").to_crs("EPSG:4326").to_file(labels)
+    return raster, labels, truth
+
+
+def test_a_pixel_head_from_polygons_maps_held_out_chips_at_pixel_resolution(encoders, shared_data, tmp_path):
+    from dinomc_core.classify import main as classify_main
+
+    raster, labels, truth = _mosaic_with_squares(shared_data, tmp_path)
+    out = tmp_path / "pixel"
+    assert finetune("classify", "--encoder", encoders["resnet13"], "--data", raster, "--format", "vector", "--labels",
+                    labels, "--class-field", "landcover", "--features", "bands,indices", "--head", "knn",
+                    "--window-size", "128", "--out", out) == 0
+    metrics = metrics_of(out)
+    assert metrics["shapes"] == {"train": 3, "val": 3} and metrics["classes"] == ["Forest", "Industrial", "SeaLake"]
+    assert run_cli(classify_main, ["--model", str(out / "model.dinomc"), str(raster), "--output", str(tmp_path / "map.tif"),
+                                   "--quiet", "--device", "cpu"]) == 0
+    with rasterio.open(tmp_path / "map.tif") as dataset:
+        predicted = dataset.read(1)
+    names = ["SeaLake", "Forest", "Industrial"]
+    expected = np.array([metrics["classes"].index(name) for name in names])[truth]
+    correct = predicted[64:] == expected[64:]  # the chips no square touched
+    assert correct.mean() > 0.9
+    # pixel resolution: right at the borders between chips the classes are still right (a map drawn at the
+    # encoder's 32 px scale would blur them over 16 px on each side)
+    assert correct[:, 60:68].mean() > 0.85 and correct[:, 124:132].mean() > 0.85

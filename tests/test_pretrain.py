@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from dinomc_core.errors import run_cli
+from dinomc_core.models import read_model_file
 from dinomc_core.pretrain import main, make_config
+from tests.data.builders import SCENE_IDS, envi_band_name, write_envi_pair, write_small_scene
 
 FOREST = "eurosat_ms/ds/images/remote_sensing/otherDatasets/sentinel_2/tif/Forest"
 TINY = ["--arch", "vit_tiny_patch16_224", "--global-size", "32", "--local-sizes", "24", "16", "--out-dim", "64",
@@ -115,3 +117,30 @@ def test_the_example_configuration_is_valid(repo_root) -> None:
     config = make_config(["--config", str(repo_root / "configs" / "dinomc_vits8.yaml"), "--data", "x", "--out", "y"])
     config.check()
     assert (config.arch, config.mode, config.bands, config.epochs) == ("vit_small_patch8_224", "dinomc", ["B04", "B03", "B02"], 300)
+
+
+SMALL_MODEL = ["--arch", "vit_tiny_patch16_224", "--global-size", "32", "--local-sizes", "24", "16", "--out-dim", "64",
+               "--epochs", "1", "--num-workers", "0"]
+"""A tiny network and crops, and no data flags: no --bands, --batch-size or --window-size."""
+
+
+def test_two_envi_dates_named_by_scene_pretrain_without_band_flags(shared_data, tmp_path, capsys) -> None:
+    first, second = write_envi_pair(tmp_path / "envi", shared_data / "landsat_rgb" / "RGB.byte.tif")
+    out = tmp_path / "run"
+    assert run_cli(main, [*SMALL_MODEL, "--data", str(first), str(second), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "bands of 1 of 2 inputs matched by wavelength (0.482, 0.565, 0.66 µm)" in printed
+    metadata, _ = read_model_file(out / "encoder.dinomc")
+    assert metadata.bands[0] == f"{envi_band_name(1, SCENE_IDS[0])} (0.482500 Micrometers)"
+    by_position = tmp_path / "by_position"
+    assert run_cli(main, [*SMALL_MODEL, "--data", str(first), str(second), "--out", str(by_position),
+                          "--bands", "1", "2", "3"]) == 0
+    assert "bands 1, 2, 3 taken by position in every input" in capsys.readouterr().out
+
+
+def test_a_single_400_px_scene_pretrains_without_flags(shared_data, tmp_path, capsys) -> None:
+    scene = write_small_scene(tmp_path / "scene.tif", shared_data / "landsat_rgb" / "RGB.byte.tif", size=400)
+    assert run_cli(main, [*SMALL_MODEL, "--data", str(scene), "--out", str(tmp_path / "run")]) == 0
+    assert "8 windows of 256 px per epoch" in capsys.readouterr().out
+    with open(tmp_path / "run" / "log.csv", newline="") as file:
+        assert [int(row["step"]) for row in csv.DictReader(file)] == [0]  # 8 windows, one batch of 8

@@ -107,7 +107,7 @@ def read_patch(chip: Chip) -> np.ndarray:
     from dinomc_core.data import open_scene, select_bands
 
     with open_scene(chip.source) as scene:
-        return scene.read(bands=select_bands(scene.band_names, list(BIGEARTHNET_BANDS), scene.names_known))
+        return scene.read(bands=select_bands(scene.band_set, BIGEARTHNET_BANDS, str(scene.path)))
 
 
 def load_bigearthnet(root: str | Path, nomenclature: int = 19) -> ChipSet:

@@ -264,8 +264,21 @@ def rasterize_vector_labels(
     raster: Path, vector: Path, class_field: str, classes: list[str] | None
 ) -> tuple[np.ndarray, list[str]]:
     """Burn polygons (their pixels) and points (their pixel) into class values 1..K on the raster's grid."""
+    labels, _, names = rasterize_vector_shapes(raster, vector, class_field, classes)
+    return labels, names
+
+
+def rasterize_vector_shapes(
+    raster: Path, vector: Path, class_field: str, classes: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Class values 1..K and feature ids 1..M (0: unlabelled) of polygons and points burnt on the raster's grid.
+
+    Features are reprojected to the raster's CRS (a layer without a CRS is taken to be in it); features that miss
+    the raster are dropped, and when all of them do, that is an error.
+    """
     import geopandas as gpd
     from rasterio.features import rasterize
+    from shapely.geometry import box
 
     from dinomc_core.data import open_scene
 
@@ -278,20 +291,48 @@ def rasterize_vector_labels(
     if class_field not in frame.columns:
         fields = ", ".join(column for column in frame.columns if column != "geometry")
         raise DinoMCError(f"{vector.name} has no field {class_field!r}; its fields are {fields}")
-    frame = frame[frame.geometry.notna() & frame[class_field].notna()]
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty & frame[class_field].notna()]
     values = [str(value) for value in frame[class_field]]
     names = classes or sorted(set(values))
     outside = sorted(set(values) - set(names))
     if outside:
         raise DinoMCError(f"{vector.name} has labels {', '.join(outside)} outside the class list ({', '.join(names)})")
     with open_scene(raster) as scene:
-        crs, transform, shape = scene.crs, scene.transform, (scene.height, scene.width)
+        crs, transform, shape, bounds = scene.crs, scene.transform, (scene.height, scene.width), scene.bounds
     if frame.crs is not None and crs is not None:
-        frame = frame.to_crs(crs)
-    shapes = [(geometry, names.index(value) + 1) for geometry, value in zip(frame.geometry, values)]
-    if not shapes:
-        return np.zeros(shape, np.int64), names
-    return rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32").astype(np.int64), names
+        try:
+            frame = frame.to_crs(crs)
+        except Exception as error:  # pyproj raises several types for impossible transformations
+            raise DinoMCError(
+                f"the features of {vector.name} ({frame.crs.name}) cannot be transformed to the raster's CRS ({crs}); "
+                "reproject the layer to the raster's CRS first"
+            ) from error
+    inside = frame.geometry.intersects(box(*bounds)).to_numpy() if len(frame) else np.zeros(0, dtype=bool)
+    if len(frame) and not inside.any():
+        raise DinoMCError(
+            f"none of the {len(frame)} features of {vector.name} overlaps the raster {raster.name}; draw them over "
+            "the raster (or check the layer's CRS)"
+        )
+    labels = np.zeros(shape, np.int64)
+    ids = np.zeros(shape, np.int64)
+    if len(frame):
+        geometries = list(frame.geometry)
+        labels = rasterize([(geometry, names.index(value) + 1) for geometry, value in zip(geometries, values)],
+                           out_shape=shape, transform=transform, fill=0, dtype="int32").astype(np.int64)
+        ids = rasterize([(geometry, index + 1) for index, geometry in enumerate(geometries)],
+                        out_shape=shape, transform=transform, fill=0, dtype="int32").astype(np.int64)
+    return labels, ids, names
+
+
+def connected_regions(labels: np.ndarray) -> np.ndarray:
+    """Ids 1..M of the 8-connected regions of equal non-zero label (the shapes of a label raster), 0 elsewhere."""
+    from rasterio.features import rasterize, shapes
+
+    regions = [(geometry, index + 1) for index, (geometry, _) in
+               enumerate(shapes(labels.astype(np.int32), mask=labels > 0, connectivity=8))]
+    if not regions:
+        return np.zeros(labels.shape, np.int64)
+    return rasterize(regions, out_shape=labels.shape, fill=0, dtype="int32").astype(np.int64)
 
 
 def load_raster_with_vector(

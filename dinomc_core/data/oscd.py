@@ -127,7 +127,7 @@ def read_city(city: City, bands: list[str]) -> CityPair:
     dates = []
     for folder in (city.before, city.after):
         with open_scene(folder) as scene:
-            dates.append(scene.read(bands=select_bands(scene.band_names, bands, scene.names_known)))
+            dates.append(scene.read(bands=select_bands(scene.band_set, bands, str(scene.path))))
     change = read_change_mask(city.label)
     height = min(dates[0].shape[1], dates[1].shape[1], change.shape[0])
     width = min(dates[0].shape[2], dates[1].shape[2], change.shape[1])

@@ -5,8 +5,10 @@ Inputs may be raster files (any GDAL format, JPEG and PNG included), folders sea
 ``imgs_1``/``imgs_2``, BigEarthNet patches, SeCo ``<location>/<season>/B*.tif``). A folder holding band-file scenes
 contributes only those scenes, so the RGB previews and labels stored beside them (OSCD ``pair/*.png``) stay out.
 
-Each epoch draws windows of ``window_size`` pixels at random, as many per scene as the window fits in its area,
-redrawing windows that are mostly nodata; smaller scenes come whole. Draws depend only on the seed, the epoch and
+Each epoch draws windows of ``window_size`` pixels (at most the scene's size) at random from every scene larger than
+a window: as many as the window fits in its area, and at least :data:`MIN_WINDOWS_PER_SCENE`, so a single small
+scene still fills a few batches; windows that are mostly nodata are redrawn. Scenes no larger than a window (chips)
+come whole, once per epoch. Draws depend only on the seed, the epoch and
 the item index, so runs repeat and every epoch, worker and rank sees other windows. With ``temporal`` an item is a
 list of dates of one place (DINO-TP temporal positives), cropped to their common size and read through one window.
 """
@@ -29,12 +31,26 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from torch.utils.data import Dataset
 
-from dinomc_core.data.bands import EUROSAT_MS_BANDS, default_scale, select_bands
+from dinomc_core.data.bands import (
+    EUROSAT_MS_BANDS,
+    BandMatch,
+    BandSet,
+    default_scale,
+    is_index_request,
+    match_bands,
+    name_with_wavelength,
+    select_bands,
+    short_list,
+    wavelength_list,
+)
 from dinomc_core.data.raster import Scene, band_files, is_raster_file, open_scene
 from dinomc_core.errors import DinoMCError
 
 MAX_NODATA_FRACTION = 0.5
 """Windows with more nodata than this are redrawn."""
+
+MIN_WINDOWS_PER_SCENE = 8
+"""Random windows drawn per epoch from a scene larger than one window, however small its area (a default batch)."""
 
 WINDOW_ATTEMPTS = 20
 """Draws per item before settling for the window with the most valid pixels."""
@@ -51,10 +67,11 @@ Item = torch.Tensor | list[torch.Tensor]
 
 @dataclass(frozen=True)
 class BandChoice:
-    """The bands every input must provide, in model order."""
+    """The bands every input must provide, in model order; ``positions`` (0-based) when the user chose them by
+    number, so that every input gives the bands at those positions whatever their names."""
 
-    names: tuple[str, ...]
-    names_known: bool
+    bands: BandSet
+    positions: tuple[int, ...] | None
 
 
 @dataclass(frozen=True)
@@ -89,14 +106,18 @@ def build_pretrain_dataset(
         choice = _first_band_choice(first, bands)
     places: list[Place] = []
     facts: list[_SceneFacts] = []
+    rules: list[str] = []
     for group in groups:
         with ExitStack() as stack:
             scenes = [stack.enter_context(open_scene(path)) for path in group]
-            places.append(_place(scenes, choice, bands))
+            matches = [_band_positions(scene, choice, bands) for scene in scenes]
+            places.append(_place(scenes, [match.indices for match in matches]))
             facts.extend(_SceneFacts.of(scene, choice) for scene in scenes)
+            rules.extend(match.rule for match in matches)
     return PretrainDataset(
         places,
         choice,
+        band_note=_band_note(rules, choice),
         scale=_common_scale(facts),
         gsd=_median_gsd(facts),
         nodata=_shared_nodata(facts),
@@ -155,55 +176,72 @@ def group_dates(scene_paths: Sequence[Path]) -> list[tuple[Path, ...]]:
     return [tuple(sorted(members)) for members in groups.values()]
 
 
-def scene_band_names(scene: Scene) -> tuple[list[str], bool]:
-    """Band names of a scene; unnamed 13-band EuroSAT chips (``<Class>/<Class>_<n>.tif``) get the EuroSAT order."""
+def scene_bands(scene: Scene) -> BandSet:
+    """The bands of a scene; unnamed 13-band EuroSAT chips (``<Class>/<Class>_<n>.tif``) get the EuroSAT order."""
     eurosat_chip = re.fullmatch(rf"{re.escape(scene.path.parent.name)}_\d+", scene.path.stem)
     if not scene.names_known and eurosat_chip and scene.count == len(EUROSAT_MS_BANDS):
-        return list(EUROSAT_MS_BANDS), True
-    return list(scene.band_names), scene.names_known
+        return BandSet(EUROSAT_MS_BANDS)
+    return scene.band_set
 
 
-def data_band_names(names: Sequence[str]) -> list[str]:
-    """The bands that hold data: all but an alpha band, which is a mask (GDAL reads it as one)."""
-    return [name for name in names if name != "alpha"]
+def data_band_indices(bands: BandSet) -> list[int]:
+    """The positions of the bands that hold data: all but an alpha band, which is a mask (GDAL reads it as one)."""
+    return [index for index, name in enumerate(bands.names) if name != "alpha"]
 
 
 def _first_band_choice(scene: Scene, bands: Sequence[str] | str | None) -> BandChoice:
-    """The bands chosen on the first input (every data band by default), which every other input must provide."""
-    names, known = scene_band_names(scene)
-    request = data_band_names(names) if bands is None and known else bands
-    indices = _selected(scene, names, known, request)
-    return BandChoice(tuple(names[index] for index in indices), known)
+    """The bands chosen on the first input (every data band by default), which every other input must provide.
+
+    Real names lacking a wavelength the file's metadata gives get it appended, so the model file keeps it (numbers
+    standing for unnamed bands stay numbers, which other rasters match by position).
+    """
+    available = scene_bands(scene)
+    indices = data_band_indices(available) if bands is None else select_bands(available, bands, str(scene.path))
+    chosen = available.subset(indices)
+    if chosen.names_known:
+        names = [name_with_wavelength(name, wavelength) for name, wavelength in zip(chosen.names, chosen.wavelengths)]
+        chosen = BandSet(tuple(names), True, chosen.wavelengths)
+    return BandChoice(chosen, tuple(indices) if is_index_request(bands) else None)
 
 
-def _band_positions(scene: Scene, choice: BandChoice, bands: Sequence[str] | str | None) -> tuple[int, ...]:
-    """Positions of the chosen bands in one scene, or a sentence naming the scene when it lacks them."""
-    names, known = scene_band_names(scene)
-    if known != choice.names_known or (bands is None and len(data_band_names(names)) != len(choice.names)):
+def _band_positions(scene: Scene, choice: BandChoice, bands: Sequence[str] | str | None) -> BandMatch:
+    """Where one scene holds the chosen bands: at the positions the user gave, else matched by name or wavelength.
+
+    Without a band choice every input must hold as many data bands as the first, named or unnamed like its own.
+    """
+    available = scene_bands(scene)
+    if choice.positions is not None:
+        indices = select_bands(available, bands, str(scene.path))
+        return BandMatch(indices, "position", available.subset(indices).wavelengths)
+    if bands is None and (available.names_known != choice.bands.names_known
+                          or len(data_band_indices(available)) != len(choice.bands)):
         raise DinoMCError(
-            f"{scene.path} has bands {', '.join(names)} but the first input has {', '.join(choice.names)}; "
-            "pretrain on inputs with the same bands, or choose common bands by name"
+            f"{scene.path} has bands {short_list(available.names)} but the first input has "
+            f"{short_list(choice.bands.names)}; pretrain on inputs with the same bands, or choose bands with --bands"
         )
-    indices = _selected(scene, names, known, list(choice.names) if known else bands)
-    return tuple(indices)
+    return match_bands(available, choice.bands, str(scene.path), "the first input")
 
 
-def _selected(scene: Scene, names: list[str], known: bool, bands: Sequence[str] | str | None) -> list[int]:
-    """:func:`select_bands` with the scene's path in its error."""
-    try:
-        return select_bands(names, bands, known)
-    except DinoMCError as error:
-        raise DinoMCError(f"{scene.path}: {error}") from error
+def _band_note(rules: list[str], choice: BandChoice) -> str | None:
+    """One sentence on how the inputs' bands were matched when some were not matched by name, else None."""
+    if choice.positions is not None:
+        return f"bands {', '.join(str(index + 1) for index in choice.positions)} taken by position in every input"
+    if "wavelength" in rules:
+        return (f"bands of {rules.count('wavelength')} of {len(rules)} inputs matched by wavelength "
+                f"({wavelength_list(choice.bands.wavelengths)})")
+    if "position" in rules:
+        return f"the unnamed bands of {rules.count('position')} of {len(rules)} inputs taken in order"
+    return None
 
 
-def _place(scenes: list[Scene], choice: BandChoice, bands: Sequence[str] | str | None) -> Place:
+def _place(scenes: list[Scene], bands: list[list[int]]) -> Place:
     """The dates of one place, checked to overlap and to share a grid size within a few pixels."""
     for scene in scenes[1:]:
         _check_same_place(scenes[0], scene)
     height, width = min(scene.height for scene in scenes), min(scene.width for scene in scenes)
     return Place(
         scenes=tuple(scene.path for scene in scenes),
-        bands=tuple(_band_positions(scene, choice, bands) for scene in scenes),
+        bands=tuple(tuple(indices) for indices in bands),
         height=height,
         width=width,
     )
@@ -237,7 +275,7 @@ class _SceneFacts:
 
     @classmethod
     def of(cls, scene: Scene, choice: BandChoice) -> _SceneFacts:
-        return cls(scene.path, default_scale(scene.dtype, choice.names), scene.gsd, scene.nodata)
+        return cls(scene.path, default_scale(scene.dtype, choice.bands.names), scene.gsd, scene.nodata)
 
 
 def _common_scale(facts: list[_SceneFacts]) -> float:
@@ -267,7 +305,8 @@ def _shared_nodata(facts: list[_SceneFacts]) -> float | None:
 class PretrainDataset(Dataset):
     """Raw ``float32`` windows of the chosen bands; see the module docstring for how windows are drawn.
 
-    Attributes: ``band_names``, ``names_known``, ``scale`` (per band, raw -> reflectance), ``gsd`` (metres or None),
+    Attributes: ``band_names``, ``names_known``, ``band_note`` (how the inputs' bands were matched when not all
+    by name, else None), ``scale`` (per band, raw -> reflectance), ``gsd`` (metres or None),
     ``nodata`` (shared raw nodata value or None), ``places``, ``window_size``, ``temporal``, ``epoch``.
     """
 
@@ -276,6 +315,7 @@ class PretrainDataset(Dataset):
         places: list[Place],
         choice: BandChoice,
         *,
+        band_note: str | None,
         scale: float,
         gsd: float | None,
         nodata: float | None,
@@ -285,8 +325,9 @@ class PretrainDataset(Dataset):
         seed: int,
     ) -> None:
         self.places = places
-        self.band_names = list(choice.names)
-        self.names_known = choice.names_known
+        self.band_names = list(choice.bands.names)
+        self.names_known = choice.bands.names_known
+        self.band_note = band_note
         self.scale = [scale] * len(self.band_names)
         self.gsd = gsd
         self.nodata = nodata
@@ -302,8 +343,11 @@ class PretrainDataset(Dataset):
         self.epoch = epoch
 
     def windows_per_epoch(self, place: Place) -> int:
-        """How many windows a place gives per epoch: as many as the window fits in its area, at least one."""
-        return max(1, round(place.height * place.width / self.window_size**2))
+        """How many windows a place gives per epoch: one for a chip, else as many as the window fits in its area and
+        at least :data:`MIN_WINDOWS_PER_SCENE`."""
+        if place.height <= self.window_size and place.width <= self.window_size:
+            return 1
+        return max(MIN_WINDOWS_PER_SCENE, round(place.height * place.width / self.window_size**2))
 
     def __len__(self) -> int:
         return self._ends[-1]
@@ -345,5 +389,6 @@ class PretrainDataset(Dataset):
     def __repr__(self) -> str:
         return (
             f"PretrainDataset({len(self.places)} places, {len(self)} windows of {self.window_size} px per epoch, "
-            f"bands {', '.join(self.band_names)}, temporal={self.temporal})"
+            f"bands {short_list(self.band_names)}, temporal={self.temporal})"
+            + (f"; {self.band_note}" if self.band_note else "")
         )

@@ -28,7 +28,14 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window, from_bounds
 from rasterio.windows import bounds as window_bounds
 
-from dinomc_core.data.bands import RGB_BANDS, SENTINEL2_10M_BANDS, SENTINEL2_BANDS, canonical_band_name
+from dinomc_core.data.bands import (
+    RGB_BANDS,
+    SENTINEL2_10M_BANDS,
+    SENTINEL2_BANDS,
+    BandSet,
+    file_band_name,
+    to_micrometres,
+)
 from dinomc_core.errors import DinoMCError
 
 RASTER_SUFFIXES = frozenset(
@@ -73,7 +80,7 @@ def band_files(folder: Path) -> dict[str, Path]:
         match = BAND_FILE_PATTERN.fullmatch(file.name)
         if not match or not file.is_file():
             continue
-        name = canonical_band_name(match.group(1))
+        name = file_band_name(match.group(1), file.name)
         if name in found:
             raise DinoMCError(f"{folder} holds two files for band {name} ({found[name].name}, {file.name}); keep one")
         found[name] = file
@@ -81,21 +88,29 @@ def band_files(folder: Path) -> dict[str, Path]:
 
 
 def _sentinel2_order(names: Sequence[str]) -> list[str]:
-    """Band names sorted in Sentinel-2 order, unknown names last in alphabetical order."""
+    """Band names sorted in Sentinel-2 order, other names (``Landsat B2``, ``Landsat B10``) after them by number."""
     rank = {name: index for index, name in enumerate(SENTINEL2_BANDS)}
-    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), _natural_key(name)))
+
+
+def _natural_key(name: str) -> list[tuple[int, int | str]]:
+    """Sort key comparing the digit runs of a name as numbers (``B2`` before ``B10``)."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
 
 
 class Scene(ABC):
     """A stack of bands on one pixel grid, read window by window.
 
     Attributes: ``path``, ``band_names`` (``"1".."N"`` with ``names_known`` False when the file names no bands),
-    ``width``, ``height``, ``crs``, ``transform``, ``dtype`` (numpy name), ``nodata`` (raw value or None).
+    ``wavelengths`` (central wavelength in µm per band from the file's metadata, None where unknown; None for all
+    when the scene has no such metadata), ``width``, ``height``, ``crs``, ``transform``, ``dtype`` (numpy name),
+    ``nodata`` (raw value or None).
     """
 
     path: Path
     band_names: list[str]
     names_known: bool
+    wavelengths: list[float | None] | None = None
     width: int
     height: int
     crs: CRS | None
@@ -107,6 +122,11 @@ class Scene(ABC):
     def count(self) -> int:
         """Number of bands."""
         return len(self.band_names)
+
+    @property
+    def band_set(self) -> BandSet:
+        """The bands as the band matcher takes them: names, whether they are real, wavelengths (metadata or names)."""
+        return BandSet(tuple(self.band_names), self.names_known, tuple(self.wavelengths or ()))
 
     @property
     def res(self) -> tuple[float, float]:
@@ -220,7 +240,8 @@ class RasterScene(Scene):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._dataset = _open_raster(path)
-        self.band_names, self.names_known = _raster_band_names(self._dataset)
+        self.band_names, self.names_known = _raster_band_names(self._dataset, path.name)
+        self.wavelengths = _raster_wavelengths(self._dataset)
         self.width, self.height = self._dataset.width, self._dataset.height
         self.crs, self.transform = self._dataset.crs, self._dataset.transform
         self.dtype = str(np.result_type(*self._dataset.dtypes))
@@ -352,9 +373,9 @@ def _root_cause(error: BaseException) -> str:
     return str(error)
 
 
-def _raster_band_names(dataset: DatasetReader) -> tuple[list[str], bool]:
+def _raster_band_names(dataset: DatasetReader, file_name: str) -> tuple[list[str], bool]:
     """Band names from descriptions (when every band has a distinct one), RGB(A) colour interpretation, else numbers."""
-    descriptions = [canonical_band_name(text) for text in dataset.descriptions if text and text.strip()]
+    descriptions = [file_band_name(text, file_name) for text in dataset.descriptions if text and text.strip()]
     if len(descriptions) == dataset.count and len(set(descriptions)) == dataset.count:
         return descriptions, True
     colours = tuple(dataset.colorinterp)
@@ -362,3 +383,26 @@ def _raster_band_names(dataset: DatasetReader) -> tuple[list[str], bool]:
     if colours in (rgb, rgb + (ColorInterp.alpha,)):
         return list(RGB_BANDS) + ["alpha"] * (len(colours) - 3), True
     return [str(number) for number in range(1, dataset.count + 1)], False
+
+
+def _raster_wavelengths(dataset: DatasetReader) -> list[float | None]:
+    """Central wavelengths (µm) of the bands from the metadata GDAL exposes, None where a band has none.
+
+    Looked up per band in this order: the ``wavelength`` item with its ``wavelength_units`` (what GDAL 3 reads from
+    ENVI headers), GDAL's ``CENTRAL_WAVELENGTH_UM`` in the ``IMAGERY`` domain (GDAL 3.10+, rounded to nm), and the ENVI
+    domain's ``wavelength = {...}`` list (older GDAL).
+    """
+    dataset_units = dataset.tags().get("wavelength_units")
+    envi = dataset.tags(ns="ENVI")
+    envi_list = [item.strip() for item in envi.get("wavelength", "").strip("{} ").split(",")]
+    envi_units = envi.get("wavelength_units", dataset_units)
+    wavelengths: list[float | None] = []
+    for band in range(1, dataset.count + 1):
+        tags = dataset.tags(band)
+        candidates = (
+            to_micrometres(tags.get("wavelength"), tags.get("wavelength_units", dataset_units)),
+            to_micrometres(dataset.tags(band, ns="IMAGERY").get("CENTRAL_WAVELENGTH_UM"), "um"),
+            to_micrometres(envi_list[band - 1], envi_units) if len(envi_list) == dataset.count else None,
+        )
+        wavelengths.append(next((value for value in candidates if value is not None), None))
+    return wavelengths

@@ -1,6 +1,8 @@
 """Model inputs from labelled chips, and the chip feature every classification head is trained on.
 
-The chip feature is the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs;
+The chip feature is the spatial mean of ``forward_dense``, with (for heads on frozen features) each band's mean and
+standard deviation over the chip beside it, since the chip's spectrum alone already separates many land covers. It
+is the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs;
 for CNNs this equals the pooled global feature). Choosing it over the ViT CLS token makes a chip classifier usable
 on maps: the same head applied to dense features averaged over a chip-sized sliding window gives a per-location
 prediction that matches what it saw in training (see ``ChipClassifier.predict_dense``).
@@ -14,34 +16,29 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from dinomc_core.data.bands import canonical_band_name
+from dinomc_core.data.bands import BandSet, match_bands as data_match_bands
 from dinomc_core.data.labelled import ChipSet
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.runtime import Runtime, evaluation_mode
 from dinomc_core.errors import DinoMCError
 
 
-def chip_feature(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip."""
-    return encoder.forward_dense(x).mean(dim=(-2, -1))
+def chip_feature(encoder: nn.Module, x: torch.Tensor, with_band_statistics: bool = False) -> torch.Tensor:
+    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip; with band statistics, followed
+    by each normalised band's mean and standard deviation over the chip (``(N, feature_dim + 2 C)``)."""
+    feature = encoder.forward_dense(x).mean(dim=(-2, -1))
+    if not with_band_statistics:
+        return feature
+    return torch.cat([feature.float(), x.float().mean(dim=(-2, -1)), x.float().std(dim=(-2, -1))], dim=1)
 
 
 def match_bands(available: Sequence[str], names_known: bool, required: Sequence[str]) -> list[int]:
-    """Positions of the model's bands (in model order) among the data's bands; a missing band is an error."""
-    if not names_known:
-        if len(available) != len(required):
-            raise DinoMCError(
-                f"the data has {len(available)} unnamed bands but the encoder needs {len(required)} "
-                f"({', '.join(required)})"
-            )
-        return list(range(len(available)))
-    positions = {canonical_band_name(name): index for index, name in enumerate(available)}
-    missing = [name for name in required if canonical_band_name(name) not in positions]
-    if missing:
-        raise DinoMCError(
-            f"the encoder needs band(s) {', '.join(missing)} that the data lacks (it has {', '.join(available)})"
-        )
-    return [positions[canonical_band_name(name)] for name in required]
+    """Positions of the model's bands (in model order) among the data's bands, through the one band matcher (by name,
+    else wavelength); unnamed data with as many bands is taken in order. A missing band is an error."""
+    return data_match_bands(
+        BandSet(tuple(available), names_known), BandSet(tuple(required)), "the data", "the encoder",
+        unnamed_by_position=True,
+    ).indices
 
 
 def target_vector(target: tuple[int, ...], num_classes: int, multilabel: bool) -> torch.Tensor:
@@ -88,13 +85,13 @@ class ChipTensors(Dataset):
 
 
 def extract_features(
-    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64
+    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64, with_band_statistics: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Chip features ``(N, D)`` (float32, on the CPU) and targets of a whole data set, with a frozen encoder."""
     features, targets = [], []
     with evaluation_mode(encoder):
         for x, target in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             with runtime.autocast():
-                features.append(chip_feature(encoder, x.to(runtime.device)).float().cpu())
+                features.append(chip_feature(encoder, x.to(runtime.device), with_band_statistics).float().cpu())
             targets.append(target)
     return torch.cat(features), torch.cat(targets)

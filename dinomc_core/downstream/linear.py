@@ -1,4 +1,4 @@
-"""Linear probe: one linear layer on frozen chip features, the epoch kept being the best on validation data."""
+"""Probes on frozen features (a linear layer, or a small MLP), the epoch kept being the best on validation data."""
 from __future__ import annotations
 
 import copy
@@ -30,10 +30,29 @@ def train_linear_probe(
     batch_size: int = 64,
     seed: int = 0,
 ) -> tuple[LinearHead, list[dict[str, float]]]:
-    """Train with AdamW and a cosine schedule; return the head of the best validation epoch and the history."""
-    generator = torch.Generator().manual_seed(seed)
+    """A linear head trained by :func:`train_probe`."""
     torch.manual_seed(seed)
     head = LinearHead(train_features.shape[1], num_classes)
+    return train_probe(head, train_features, train_targets, val_features, val_targets, multilabel, epochs, lr,
+                       weight_decay, batch_size, seed)
+
+
+def train_probe(
+    head: torch.nn.Module,
+    train_features: torch.Tensor,
+    train_targets: torch.Tensor,
+    val_features: torch.Tensor,
+    val_targets: torch.Tensor,
+    multilabel: bool,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """Train a head with ``fit_standardisation`` (linear or MLP) with AdamW and a cosine schedule; return it at its
+    best validation epoch, and the history."""
+    generator = torch.Generator().manual_seed(seed)
     head.fit_standardisation(train_features)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dinomc_core.data.labelled import ChipSet, check_every_class_has_samples, normalise_split, relabel
+from dinomc_core.data.pixel_samples import PixelSamples
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.data.oscd import City, band_names, read_city
 from dinomc_core.downstream.change_model import ChangeModel
@@ -21,6 +23,13 @@ from dinomc_core.downstream.features import ChipTensors, extract_features, match
 from dinomc_core.downstream.finetune import finetune_classifier
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import train_linear_probe
+from dinomc_core.downstream.pixel_features import GROUPS, FeatureFusion, FeatureScaler, fused_layout
+from dinomc_core.downstream.pixel_training import (
+    PixelHeadOptions,
+    fit_context_projection,
+    pixel_features,
+    select_and_fit_head,
+)
 from dinomc_core.downstream.reports import (
     plot_confusion_matrix,
     plot_precision_recall,
@@ -28,12 +37,20 @@ from dinomc_core.downstream.reports import (
     write_json,
 )
 from dinomc_core.downstream.runtime import Runtime
-from dinomc_core.downstream.task_model import ChipClassifier, LinearHead, load_task_model, save_task_model
+from dinomc_core.downstream.task_model import (
+    ChipClassifier,
+    LinearHead,
+    PixelClassifier,
+    PixelHead,
+    ScaledHead,
+    load_task_model,
+    save_task_model,
+)
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models.modelfile import ModelMetadata, load_model
 from dinomc_core.progress import Progress, SilentProgress
 
-PROTOCOLS = ("linear", "knn", "full")
+PROTOCOLS = ("linear", "knn", "full", "pixel")
 CHANGE_CLASSES = [{"name": "no change", "color": "#00000000"}, {"name": "change", "color": "#ff0000"}]
 MODEL_FILE = "model.dinomc"
 METRICS_FILE = "metrics.json"
@@ -54,6 +71,8 @@ class TrainOptions:
     change_patches_per_epoch: int = 512
     change_width: int = 32
     freeze_encoder: bool = True
+    pixel_head: str = "auto"
+    feature_groups: tuple[str, ...] = GROUPS
 
 
 def prepare_output(out_dir: str | Path) -> Path:
@@ -95,19 +114,29 @@ def check_chip_task(chips: ChipSet, multilabel: bool, protocol: str) -> None:
         raise DinoMCError(f"this data set is {kind}; use the {command} command")
     if protocol not in PROTOCOLS:
         raise DinoMCError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol == "pixel" and multilabel:
+        raise DinoMCError("per-pixel heads learn one class per pixel; use --protocol linear, knn or full for multi-label data")
 
 
 def head_on_frozen_features(encoder: torch.nn.Module, train_set: ChipTensors, val_set: ChipTensors, multilabel: bool,
                             options: TrainOptions, runtime: Runtime) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    """A k-NN head, or a linear probe selected on validation features, over the frozen encoder's chip features."""
+    """A k-NN head, or a linear probe selected on validation features, over the frozen encoder's chip features and
+    the chips' band statistics, each group scaled to count the same."""
     num_classes = len(train_set.chip_set.classes)
-    train_features, train_targets = extract_features(encoder, train_set, runtime)
+    train_features, train_targets = extract_features(encoder, train_set, runtime, with_band_statistics=True)
+    bands = len(train_set.band_indices)
+    group_sizes = [train_features.shape[1] - 2 * bands, bands, bands]
+    scaler = FeatureScaler(train_features.shape[1])
+    scaler.fit(train_features, group_sizes)
     if options.protocol == "knn":
-        return build_knn_head(train_features, train_targets, num_classes, multilabel, options.knn_k,
-                              options.knn_temperature), []
-    val_features, val_targets = extract_features(encoder, val_set, runtime)
-    return train_linear_probe(train_features, train_targets, val_features, val_targets, num_classes, multilabel,
-                              epochs=options.epochs or 100, lr=options.lr or 1e-2, seed=options.seed)
+        classifier = build_knn_head(scaler(train_features), train_targets, num_classes, multilabel, options.knn_k,
+                                    options.knn_temperature)
+        return ScaledHead(scaler, classifier, group_sizes), []
+    val_features, val_targets = extract_features(encoder, val_set, runtime, with_band_statistics=True)
+    classifier, history = train_linear_probe(scaler(train_features), train_targets, scaler(val_features), val_targets,
+                                             num_classes, multilabel, epochs=options.epochs or 100, lr=options.lr or 1e-2,
+                                             seed=options.seed)
+    return ScaledHead(scaler, classifier, group_sizes), history
 
 
 def train_chip_classifier(encoder_path: str | Path, chips: ChipSet, multilabel: bool, out_dir: str | Path,
@@ -132,7 +161,7 @@ def train_chip_classifier(encoder_path: str | Path, chips: ChipSet, multilabel: 
     else:
         progress.log(f"extracting features of {len(train)} training and {len(val)} validation chips")
         head, history = head_on_frozen_features(encoder, train_set, val_set, multilabel, options, runtime)
-        model = ChipClassifier(encoder, head.to(runtime.device), multilabel, chips.chip_size)
+        model = ChipClassifier(encoder, head.to(runtime.device), multilabel, chips.chip_size, band_statistics=True)
     if not runtime.is_main:
         return {}
     logits, targets = predict_chips(model, val_set, runtime)
@@ -162,6 +191,45 @@ def write_chip_report(out: Path, metrics: dict, history: list[dict[str, float]])
         plot_training_curves(history, out / "training_curves.png")
     if "confusion_matrix" in metrics:
         plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], out / "confusion_matrix.png")
+
+
+def train_pixel_classifier(encoder_path: str | Path, samples: PixelSamples, out_dir: str | Path, options: TrainOptions,
+                           runtime: Runtime, window_size: int = 256, progress: Progress | None = None) -> dict:
+    """A per-pixel head on fused features (bands, indices, encoder context), selected on held-out shapes."""
+    progress = progress or SilentProgress()
+    out = prepare_output(out_dir)
+    for note in samples.notes:
+        progress.log(note)
+    encoder, bands, normalization = encoder_for_data(encoder_path, samples.band_names, samples.names_known)
+    encoder.to(runtime.device)
+    layout = fused_layout(encoder, encoder.metadata.bands, options.feature_groups)
+    fusion = FeatureFusion(layout, normalization, encoder.metadata.bands)
+    progress.log(f"{len(samples)} labelled pixels ({int(samples.is_val.sum())} held out in whole shapes) in "
+                 f"{samples.images} image(s); features: {', '.join(f'{name} {size}' for name, size in layout.group_sizes().items())}")
+    fit_context_projection(fusion, encoder, samples, bands, normalization, runtime)
+    features, valid = pixel_features(fusion, encoder, samples, bands, normalization, runtime, progress)
+    targets = torch.from_numpy(samples.target[valid]).long()
+    is_val = torch.from_numpy(samples.is_val[valid])
+    fusion.scaler.fit(features[valid][~is_val], list(layout.group_sizes().values()))
+    scaled = fusion.scaler(features[valid])
+    head_options = PixelHeadOptions(head=options.pixel_head, epochs=options.epochs or 60, lr=options.lr or 1e-2,
+                                    knn_k=options.knn_k, knn_temperature=options.knn_temperature, seed=options.seed)
+    chosen, classifier, scores = select_and_fit_head(scaled, targets, is_val, samples.classes, head_options, progress)
+    model = PixelClassifier(encoder.cpu(), PixelHead(fusion, classifier), window_size)
+    metrics = {"task": "classification", "protocol": "pixel", "split": "held-out shapes",
+               "samples": int(is_val.sum()), "train_samples": int((~is_val).sum()),
+               "shapes": {"train": int(len(np.unique(samples.shape[~samples.is_val]))),
+                          "val": int(len(np.unique(samples.shape[samples.is_val])))},
+               "features": layout.to_dict(), "notes": samples.notes, **scores, "history": []}
+    provenance = {"encoder_file": Path(encoder_path).name, "protocol": "pixel", "head": chosen,
+                  "train_samples": metrics["train_samples"],
+                  "validation": {key: metrics[key] for key in ("accuracy", "balanced_accuracy")}}
+    head = {**model.describe(), "protocol": "pixel"}
+    classes = [{"name": name, "color": color} for name, color in zip(samples.classes, samples.colors)]
+    metadata = task_metadata(encoder.metadata, "classification", classes, head, samples.gsd, window_size, provenance)
+    save_task_model(out / MODEL_FILE, model, metadata)
+    write_chip_report(out, metrics, [])
+    return metrics
 
 
 def cities_of(cities: list[City], split: str) -> list[City]:

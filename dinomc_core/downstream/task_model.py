@@ -2,7 +2,8 @@
 
 Classification and multi-label models (``ChipClassifier``) map chips to ``(N, K)`` logits and maps to per-location
 class probabilities; change models (``ChangeModel``) map two dates to change logits. The head's weights live under
-``head.`` in the file and ``metadata.head`` describes how to rebuild it (``type`` ``linear`` or ``knn``, or
+``head.`` in the file and ``metadata.head`` describes how to rebuild it (``type`` ``linear``, ``mlp`` or ``knn``
+on chip features, ``pixel`` for per-pixel classifiers on fused features (``PixelClassifier``), or
 ``siamese_difference_unet``).
 """
 from __future__ import annotations
@@ -15,7 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dinomc_core.downstream.change_model import ChangeModel
+from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.features import chip_feature
+from dinomc_core.downstream.pixel_features import FeatureFusion, FeatureLayout, FeatureScaler
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models.modelfile import (
     HEAD_PREFIX,
@@ -88,17 +91,98 @@ class KnnHead(nn.Module):
                 "feature_dim": feature_dim, "num_classes": self.bank_targets.shape[1]}
 
 
-class ChipClassifier(nn.Module):
-    """Encoder + head on the chip feature; ``tile_size`` is the chip size (px) the head was trained at."""
+class MlpHead(nn.Module):
+    """Standardise features, then a small two-layer perceptron: non-linear class boundaries at little cost per pixel."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, multilabel: bool, tile_size: int) -> None:
+    def __init__(self, feature_dim: int, num_classes: int, hidden: int = 64, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(feature_dim))
+        self.register_buffer("feature_std", torch.ones(feature_dim))
+        self.layers = nn.Sequential(nn.Linear(feature_dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                    nn.Linear(hidden, num_classes))
+
+    fit_standardisation = LinearHead.fit_standardisation
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers((features - self.feature_mean) / self.feature_std)
+
+    def describe(self) -> dict:
+        first, last = self.layers[0], self.layers[-1]
+        return {"type": "mlp", "feature_dim": first.in_features, "hidden": first.out_features,
+                "num_classes": last.out_features}
+
+
+class PixelHead(nn.Module):
+    """The fused per-pixel features (``fusion``: projections and scaling) and the classifier applied to them."""
+
+    def __init__(self, fusion: FeatureFusion, classifier: nn.Module) -> None:
+        super().__init__()
+        self.fusion, self.classifier = fusion, classifier
+
+    def describe(self) -> dict:
+        return {"type": "pixel", "features": self.fusion.layout.to_dict(), "classifier": self.classifier.describe()}
+
+
+class PixelClassifier(nn.Module):
+    """Classifies every pixel from its fused features: maps at pixel resolution, context from the encoder.
+
+    ``tile_size`` is the window the head was trained on, which maps use as their tile. On chips, ``forward``
+    gives the chip's class as the log of its mean pixel probabilities, so chip data sets can evaluate it.
+    """
+
+    multilabel = False
+
+    def __init__(self, encoder: nn.Module, head: PixelHead, tile_size: int) -> None:
+        super().__init__()
+        self.encoder, self.head, self.tile_size = encoder, head, tile_size
+
+    def pixel_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Scaled fused features ``(N, D, H, W)`` of normalised tiles."""
+        fusion = self.head.fusion
+        return fusion(x, fusion.encoder_levels(self.encoder, x))
+
+    def predict_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, K, H, W)`` class probabilities at pixel resolution."""
+        features = self.pixel_features(x)
+        n, d, h, w = features.shape
+        logits = self.head.classifier(features.permute(0, 2, 3, 1).reshape(n * h * w, d))
+        return logits.float().softmax(dim=1).reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, K)`` chip logits: log of the chip's mean pixel probabilities."""
+        return self.predict_dense(x).mean(dim=(-2, -1)).clamp_min(1e-12).log()
+
+    def describe(self) -> dict:
+        return self.head.describe()
+
+
+class ScaledHead(nn.Module):
+    """A head on group-scaled features (``FeatureScaler``): encoder feature and band statistics weigh the same."""
+
+    def __init__(self, scaler: FeatureScaler, classifier: nn.Module, group_sizes: list[int]) -> None:
+        super().__init__()
+        self.scaler, self.classifier, self.group_sizes = scaler, classifier, group_sizes
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.scaler(features))
+
+    def describe(self) -> dict:
+        return {"type": "scaled", "group_sizes": self.group_sizes, "classifier": self.classifier.describe()}
+
+
+class ChipClassifier(nn.Module):
+    """Encoder + head on the chip feature (with band statistics or not); ``tile_size`` is the chip size (px) the head
+    was trained at."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, multilabel: bool, tile_size: int,
+                 band_statistics: bool = False) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
-        self.multilabel, self.tile_size = multilabel, tile_size
+        self.multilabel, self.tile_size, self.band_statistics = multilabel, tile_size, band_statistics
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, K)`` logits of chips."""
-        return self.head(chip_feature(self.encoder, x))
+        return self.head(chip_feature(self.encoder, x, self.band_statistics))
 
     def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Sigmoid for multi-label models, softmax over classes otherwise."""
@@ -110,22 +194,41 @@ class ChipClassifier(nn.Module):
         The head sees, at every location, the dense features averaged over a window the size of a training chip
         (stride 1, windows clipped at the borders), which is the chip feature it was trained on.
         """
-        dense = self.encoder.forward_dense(x)
+        dense = self.encoder.forward_dense(x).float()
         stride = x.shape[-1] / dense.shape[-1]
         window = max(1, round(self.tile_size / stride))
+        if self.band_statistics:
+            cells = round(stride)
+            mean = F.avg_pool2d(x.float(), cells)[..., : dense.shape[-2], : dense.shape[-1]]
+            square = F.avg_pool2d(x.float().square(), cells)[..., : dense.shape[-2], : dense.shape[-1]]
+            dense = torch.cat([dense, mean, square], dim=1)
         pooled = F.avg_pool2d(dense, window, stride=1, padding=window // 2, count_include_pad=False)
         pooled = pooled[..., : dense.shape[-2], : dense.shape[-1]]
+        if self.band_statistics:
+            bands = x.shape[1]
+            features, mean, square = pooled.split([pooled.shape[1] - 2 * bands, bands, bands], dim=1)
+            pooled = torch.cat([features, mean, (square - mean.square()).clamp_min(0).sqrt()], dim=1)
         n, d, h, w = pooled.shape
         logits = self.head(pooled.permute(0, 2, 3, 1).reshape(n * h * w, d))
         return self.probabilities(logits.reshape(n, h, w, -1).permute(0, 3, 1, 2))
 
     def describe(self) -> dict:
-        return {**self.head.describe(), "feature": "mean of forward_dense over the chip"}
+        feature = "mean of forward_dense over the chip" + (", band means and stds" if self.band_statistics else "")
+        return {**self.head.describe(), "feature": feature, "band_statistics": self.band_statistics}
 
 
-def build_head(description: dict, multilabel: bool) -> nn.Module:
-    """An empty head of the described type, ready for its weights."""
+def build_head(description: dict, multilabel: bool, metadata: ModelMetadata | None = None) -> nn.Module:
+    """An empty head of the described type, ready for its weights (pixel heads need the model's bands)."""
     kind = description.get("type")
+    if kind == "pixel" and metadata is not None:
+        layout = FeatureLayout.from_dict(description["features"])
+        fusion = FeatureFusion(layout, Normalization.from_dict(metadata.normalization), metadata.bands)
+        return PixelHead(fusion, build_head(description["classifier"], multilabel))
+    if kind == "scaled":
+        sizes = list(description["group_sizes"])
+        return ScaledHead(FeatureScaler(sum(sizes)), build_head(description["classifier"], multilabel), sizes)
+    if kind == "mlp":
+        return MlpHead(description["feature_dim"], description["num_classes"], description["hidden"])
     if kind == "linear":
         return LinearHead(description["feature_dim"], description["num_classes"])
     if kind == "knn":
@@ -155,8 +258,12 @@ def load_task_model(path: str | os.PathLike) -> nn.Module:
         model: nn.Module = ChangeModel(encoder, metadata.head["width"], metadata.head["encoder"] == "frozen")
         head = model.decoder
     else:
-        head = build_head(metadata.head, metadata.task == "multilabel")
-        model = ChipClassifier(encoder, head, metadata.task == "multilabel", metadata.tile_size)
+        head = build_head(metadata.head, metadata.task == "multilabel", metadata)
+        if isinstance(head, PixelHead):
+            model = PixelClassifier(encoder, head, metadata.tile_size)
+        else:
+            model = ChipClassifier(encoder, head, metadata.task == "multilabel", metadata.tile_size,
+                                   bool(metadata.head.get("band_statistics", False)))
     try:
         head.load_state_dict(strip_prefix(tensors, HEAD_PREFIX), strict=True)
     except RuntimeError as error:

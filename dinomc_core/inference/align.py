@@ -67,6 +67,7 @@ class AlignedScene(Scene):
         self.source = source
         self.path = source.path
         self.band_names, self.names_known = source.band_names, source.names_known
+        self.wavelengths = source.wavelengths
         self.width, self.height = reference.width, reference.height
         self.crs, self.transform = reference.crs, reference.transform
         self.dtype = "float32"

@@ -30,7 +30,7 @@ from dinomc_core.data import band_files, open_scene
 from dinomc_core.data.raster import is_raster_file
 from dinomc_core.errors import CancelledError, DinoMCError
 from dinomc_core.inference.align import scene_bounds
-from dinomc_core.inference.change import ChangeOutputs, ChangeStats, detect_change, load_change_model
+from dinomc_core.inference.change import ChangeOutputs, ChangeStats, ThresholdRule, detect_change, load_change_model
 from dinomc_core.inference.engine import EngineOptions
 from dinomc_core.inference.writers import TEMP_PREFIX, check_writable_folder
 from dinomc_core.progress import Progress, SilentProgress
@@ -245,7 +245,8 @@ def pair_folder(out_dir: Path, before: SceneInfo, after: SceneInfo) -> Path:
 
 
 def process_pair(
-    model: nn.Module, method: str, before: SceneInfo, after: SceneInfo, folder: Path, threshold: float | None,
+    model: nn.Module, method: str, before: SceneInfo, after: SceneInfo, folder: Path,
+    threshold: float | ThresholdRule | None,
     bands: list[str] | str | None, options: EngineOptions, progress: Progress, cog: bool = False,
 ) -> PairRecord:
     """Map one pair's change into ``folder`` (leftovers of a crashed attempt removed first) and record it."""
@@ -319,7 +320,7 @@ def run_batch(
     scenes_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     pairs_csv: str | os.PathLike | None = None,
-    threshold: float | None = None,
+    threshold: float | ThresholdRule | None = None,
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,

@@ -1,29 +1,34 @@
-"""Change maps between two dates: a supervised change model, or the cosine distance of DINO-MC embeddings.
+"""Change maps between two dates: a supervised change model, or label-free deep change vector analysis.
 
 Both methods run through the tiled engine on the two dates stacked along the bands (the after image warped onto
-the before image's grid when they differ). The first pass writes the change magnitude (probability of change, or
-embedding distance brought back to pixel resolution) and histograms it; the threshold is given or found by Otsu's
-method on that histogram; a second pass turns the magnitude into the change raster: 0 nodata, 1 unchanged,
-2 changed.
+the before image's grid when they differ). ``embedding`` is deep change vector analysis on fused per-pixel
+features (bands, indices, DINO-MC context; ``dinomc_core.inference.deep_change``). The first pass writes the
+change magnitude (probability of change, or deep CVA magnitude) and histograms it; the threshold is given, found
+from the histogram (minimum-error thresholding by default, or Otsu's), or set by the share of the area expected to
+have changed; a second pass turns the magnitude into the change raster: 0 nodata, 1 unchanged, 2 changed.
 """
 from __future__ import annotations
 
 import os
 from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import torch
-import torch.nn.functional as F
 from rasterio.windows import Window
 from torch import nn
 
 from dinomc_core.data import Scene, open_scene
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.pixel_features import GROUPS
 from dinomc_core.downstream.task_model import load_task_model
+from dinomc_core.downstream.thresholds import Histogram
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.align import align_to
+from dinomc_core.inference.deep_change import deep_change_vectors
 from dinomc_core.inference.areas import SQUARE_METRES_PER_HECTARE, pixel_areas_by_row
 from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader, bounded_block_cache, run_tiled
 from dinomc_core.inference.sources import band_source, check_task
@@ -39,11 +44,33 @@ CHANGE_STYLE = RasterStyle(
     colormap={NODATA: (0, 0, 0, 0), UNCHANGED: (230, 230, 230, 255), CHANGED: (228, 26, 28, 255)},
     category_names=("nodata", "unchanged", "changed"),
 )
-HISTOGRAM_RANGE = (0.0, 2.0)
-"""Magnitudes are probabilities (0 to 1) or cosine distances (0 to 2)."""
-HISTOGRAM_BINS = 4096
+HISTOGRAM_RANGES = {"supervised": (0.0, 1.0), "embedding": (0.0, 32.0)}
+"""Probabilities lie in 0 to 1; deep CVA magnitudes are about 1 where nothing changed (larger ones count as 32)."""
+HISTOGRAM_BINS = 8192
 SUPERVISED_THRESHOLD = 0.5
-"""A change model's probability above one half means change; embedding distances have no such scale (Otsu)."""
+"""A change model's probability above one half means change; deep CVA magnitudes have no such scale."""
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """How the change threshold is set: a ``value``, else an expected changed ``share`` (0 to 1) of the valid
+    area, else ``method`` on the magnitude's histogram (supervised models: 0.5 unless a value or share is given)."""
+
+    value: float | None = None
+    share: float | None = None
+    method: str = "minimum-error"
+
+    def resolve(self, change_method: str, histogram: Histogram) -> float:
+        if self.value is not None:
+            return self.value
+        if self.share is not None:
+            return histogram.share_threshold(self.share)
+        return SUPERVISED_THRESHOLD if change_method == "supervised" else histogram.threshold(self.method)
+
+
+def threshold_rule(threshold: float | ThresholdRule | None) -> ThresholdRule:
+    """A rule from a plain number (or None: automatic)."""
+    return threshold if isinstance(threshold, ThresholdRule) else ThresholdRule(value=threshold)
 
 
 @dataclass(frozen=True)
@@ -89,58 +116,12 @@ class SupervisedChange(TilePredictor):
         return self.change_model(before, after).float().sigmoid()
 
 
-class EmbeddingDistance(TilePredictor):
-    """Cosine distance (0 to 2) between the encoder's per-patch embeddings of the two dates, upsampled bilinearly."""
-
-    def __init__(self, encoder: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.channels = 1
-        self.multiple = encoder.patch_size
-        self.context = 2 * encoder.patch_size
-
-    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-        before, after = tiles.chunk(2, dim=1)
-        features = self.encoder.forward_dense(torch.cat([before, after])).float()
-        first, second = features.chunk(2)
-        distance = 1.0 - F.cosine_similarity(first, second, dim=1, eps=1e-6)
-        return F.interpolate(distance[:, None], size=tiles.shape[-2:], mode="bilinear", align_corners=False)
-
-
-class Histogram:
-    """Counts of values in fixed bins, accumulated strip by strip (for a threshold over the whole raster)."""
-
-    def __init__(self, low: float, high: float, bins: int) -> None:
-        self.edges = np.linspace(low, high, bins + 1)
-        self.counts = np.zeros(bins, dtype=np.int64)
-
-    def add(self, values: np.ndarray) -> None:
-        self.counts += np.histogram(np.clip(values, self.edges[0], self.edges[-1]), bins=self.edges)[0]
-
-    def otsu(self) -> float:
-        """Otsu's threshold: the bin edge that maximises the between-class variance of the two sides.
-
-        When a gap between the two populations leaves a plateau of equally good edges, its middle is taken.
-        """
-        if self.counts.sum() == 0:
-            raise DinoMCError("the two images have no valid pixel in common, so no change threshold can be found")
-        centres = (self.edges[:-1] + self.edges[1:]) / 2
-        weight_low = np.cumsum(self.counts)[:-1].astype(np.float64)
-        weight_high = self.counts.sum() - weight_low
-        sum_low = np.cumsum(self.counts * centres)[:-1]
-        mean_low = sum_low / np.maximum(weight_low, 1)
-        mean_high = (np.sum(self.counts * centres) - sum_low) / np.maximum(weight_high, 1)
-        between = weight_low * weight_high * (mean_low - mean_high) ** 2
-        best = np.flatnonzero(between >= between.max() * (1 - 1e-9))
-        return float(self.edges[1:-1][best[len(best) // 2]])
-
-
 class MagnitudeSink:
     """Writes the blended change magnitude and histograms its valid values."""
 
-    def __init__(self, writer: GeoTiffWriter) -> None:
+    def __init__(self, writer: GeoTiffWriter, value_range: tuple[float, float]) -> None:
         self.writer = writer
-        self.histogram = Histogram(*HISTOGRAM_RANGE, HISTOGRAM_BINS)
+        self.histogram = Histogram(*value_range, HISTOGRAM_BINS)
 
     def __call__(self, first_row: int, magnitude: np.ndarray, valid: np.ndarray) -> None:
         self.writer.write_rows(np.where(valid, magnitude, np.nan))
@@ -177,17 +158,14 @@ def aligned_after(before: Scene, after: Scene, progress: Progress) -> Scene:
     return aligned
 
 
-def default_threshold(method: str, histogram: Histogram) -> float:
-    """0.5 on a change model's probabilities; Otsu's threshold on embedding distances."""
-    return SUPERVISED_THRESHOLD if method == "supervised" else histogram.otsu()
-
-
-def change_predictor(model: nn.Module, method: str) -> TilePredictor:
-    """The per-tile change magnitude of ``method`` with a loaded change model or encoder."""
+def change_predictor(model: nn.Module, method: str, reader: TileReader, options: EngineOptions,
+                     features: Sequence[str] = GROUPS) -> TilePredictor:
+    """The per-tile change magnitude of ``method``: a change model's probability, or deep CVA fitted on the scene."""
     if method == "supervised":
         return SupervisedChange(model)
     if method == "embedding":
-        return EmbeddingDistance(model)
+        normalization = Normalization.from_dict(model.metadata.normalization)
+        return deep_change_vectors(model, reader, normalization, model.metadata.bands, options, features)
     raise DinoMCError(f"unknown change method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -197,31 +175,37 @@ def detect_change(
     before_path: str | os.PathLike,
     after_path: str | os.PathLike,
     outputs: ChangeOutputs,
-    threshold: float | None = None,
+    threshold: float | ThresholdRule | None = None,
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,
+    features: Sequence[str] = GROUPS,
 ) -> ChangeStats:
-    """Map the change between two dates with a loaded model (change task model or encoder, per ``method``)."""
+    """Map the change between two dates with a loaded model (change task model or encoder, per ``method``);
+    ``features`` are the fused feature groups of deep CVA."""
     progress = progress or SilentProgress()
-    predictor = change_predictor(model, method)
+    if method not in METHODS:
+        raise DinoMCError(f"unknown change method {method!r}; choose one of {', '.join(METHODS)}")
+    rule = threshold_rule(threshold)
     with bounded_block_cache(), OutputSet(outputs.paths(), [before_path, after_path]) as files, \
             open_scene(before_path) as before, open_scene(after_path) as after:
         after = aligned_after(before, after, progress)
-        reader = TileReader([band_source(scene, model.metadata, bands) for scene in (before, after)])
+        reader = TileReader([band_source(scene, model.metadata, bands, progress) for scene in (before, after)])
         grid = GridSpec(before.crs, before.transform, before.width, before.height)
+        predictor = change_predictor(model, method, reader, options, features)
         with ExitStack() as writers:
             magnitude = writers.enter_context(magnitude_writer(files, outputs, grid))
-            sink = MagnitudeSink(magnitude)
+            sink = MagnitudeSink(magnitude, HISTOGRAM_RANGES[method])
             run_tiled(reader, predictor, sink, options, progress, f"{method} change")
             magnitude.finish()
-            chosen = default_threshold(method, sink.histogram) if threshold is None else threshold
+            chosen = rule.resolve(method, sink.histogram)
             progress.log(f"change threshold: {chosen:.4f}")
             change = writers.enter_context(
                 GeoTiffWriter(files, outputs.change, grid, 1, "uint8", NODATA, CHANGE_STYLE, outputs.cog)
             )
             stats = threshold_magnitude(magnitude.path, chosen, change)
             change.finish()
+            progress.log(f"changed: {stats.changed_percent:.2f} % of the valid area ({stats.changed_hectares:.2f} ha)")
         if outputs.polygons:
             polygonize(change.path, files.temp(outputs.polygons), {CHANGED: "changed"}, outputs.min_area, layer="changes")
     return stats
@@ -253,12 +237,13 @@ def detect_change_files(
     before_path: str | os.PathLike,
     after_path: str | os.PathLike,
     outputs: ChangeOutputs,
-    threshold: float | None = None,
+    threshold: float | ThresholdRule | None = None,
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,
+    features: Sequence[str] = GROUPS,
 ) -> ChangeStats:
     """Load the model file and map the change between two dates (what the CLI and the QGIS plugin call)."""
     check_outputs(outputs.paths(), [Path(model_path)])
     model = load_change_model(model_path, method)
-    return detect_change(model, method, before_path, after_path, outputs, threshold, bands, options, progress)
+    return detect_change(model, method, before_path, after_path, outputs, threshold, bands, options, progress, features)

@@ -18,7 +18,7 @@ from torch import nn
 
 from dinomc_core.data import open_scene
 from dinomc_core.data.labelled import default_palette
-from dinomc_core.downstream.task_model import load_task_model
+from dinomc_core.downstream.task_model import PixelClassifier, load_task_model
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.areas import SQUARE_METRES_PER_HECTARE, pixel_areas_by_row
 from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader, bounded_block_cache, run_tiled
@@ -60,7 +60,11 @@ class ClassArea:
 
 
 class ClassProbabilities(TilePredictor):
-    """A classification or multi-label task model's per-pixel class probabilities (bilinear from its features)."""
+    """A classification or multi-label task model's per-pixel class probabilities.
+
+    Pixel classifiers give them at pixel resolution, on tiles of the window they were trained on; chip classifiers
+    at feature resolution, brought to pixels bilinearly, on tiles of four chips with a chip of overlap.
+    """
 
     def __init__(self, task_model: nn.Module) -> None:
         super().__init__()
@@ -68,8 +72,10 @@ class ClassProbabilities(TilePredictor):
         metadata = task_model.metadata
         self.channels = len(metadata.classes)
         self.multiple = metadata.patch_size or 1
-        self.default_tile = max(MAP_TILE, 4 * metadata.tile_size)
-        self.context = metadata.tile_size
+        if isinstance(task_model, PixelClassifier):
+            self.default_tile, self.context = metadata.tile_size, 0
+        else:
+            self.default_tile, self.context = max(MAP_TILE, 4 * metadata.tile_size), metadata.tile_size
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         probabilities = self.task_model.predict_dense(tiles)
@@ -174,7 +180,7 @@ def classify_scene(
     metadata = task_model.metadata
     check_task(metadata, ("classification", "multilabel"), "the model file", "a land-cover map")
     with bounded_block_cache(), OutputSet(outputs.paths(), [input_path]) as files, open_scene(input_path) as scene:
-        reader = TileReader([band_source(scene, metadata, bands)])
+        reader = TileReader([band_source(scene, metadata, bands, progress)])
         grid = GridSpec(scene.crs, scene.transform, scene.width, scene.height)
         with ExitStack() as writers:
             sink = ClassMapSink(outputs, files, grid, metadata.classes, writers)

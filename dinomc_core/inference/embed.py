@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from dinomc_core.data import open_scene
+from dinomc_core.downstream.projection import Projection, principal_components, project_maps
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.engine import (
     EngineOptions,
@@ -36,14 +36,6 @@ PCA_SAMPLE_TILES = 16
 """Tiles, evenly spread over the raster, whose features fit the principal components."""
 
 
-@dataclass(frozen=True)
-class Projection:
-    """Principal components: ``(features - mean) @ components.T``; ``components`` is (K, D), strongest first."""
-
-    mean: torch.Tensor
-    components: torch.Tensor
-
-
 class PatchEmbeddings(TilePredictor):
     """The encoder's per-patch features ``(N, D, T / stride, T / stride)``, projected when a projection is given."""
 
@@ -60,8 +52,7 @@ class PatchEmbeddings(TilePredictor):
         features = self.encoder.forward_dense(tiles).float()
         if self.components is None:
             return features
-        centred = features - self.mean[None, :, None, None]
-        return torch.einsum("kd,ndhw->nkhw", self.components, centred)
+        return project_maps(features, self.mean, self.components)
 
 
 def fit_projection(reader: TileReader, encoder: nn.Module, components: int, options: EngineOptions) -> Projection:
@@ -82,18 +73,7 @@ def fit_projection(reader: TileReader, encoder: nn.Module, components: int, opti
             samples.append(features[:, valid].T)
     if not samples:
         raise DinoMCError("the raster has no valid pixel to compute principal components from")
-    return principal_components(torch.from_numpy(np.concatenate(samples)).double(), components)
-
-
-def principal_components(features: torch.Tensor, count: int) -> Projection:
-    """The ``count`` strongest principal axes of ``features`` (M, D), with signs fixed so results are repeatable."""
-    mean = features.mean(dim=0)
-    centred = features - mean
-    covariance = centred.T @ centred / max(len(features) - 1, 1)
-    _, vectors = torch.linalg.eigh(covariance)
-    components = vectors[:, -count:].flip(-1).T
-    signs = torch.sign(components[torch.arange(count), components.abs().argmax(dim=1)])
-    return Projection(mean.float(), (components * signs[:, None]).float())
+    return principal_components(torch.from_numpy(np.concatenate(samples)), components)
 
 
 def embed_scene(
@@ -109,7 +89,7 @@ def embed_scene(
     """Write the per-patch embeddings (float16) or their ``components`` principal components; returns the output grid."""
     progress = progress or SilentProgress()
     with bounded_block_cache(), OutputSet([output], [input_path]) as files, open_scene(input_path) as scene:
-        reader = TileReader([band_source(scene, encoder.metadata, bands)])
+        reader = TileReader([band_source(scene, encoder.metadata, bands, progress)])
         projection = fit_projection(reader, encoder, components, options) if components else None
         predictor = PatchEmbeddings(encoder, projection)
         grid = GridSpec(scene.crs, scene.transform, scene.width, scene.height).scaled(predictor.stride)

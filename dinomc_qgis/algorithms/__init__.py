@@ -1,1 +1,1 @@
-"""Processing algorithms of the ``dinomc`` provider: each resolves parameters, calls dinomc_core, returns outputs."""
+"""Processing algorithms of the ``dinomc`` provider: each turns its parameters into one CLI call of the worker."""

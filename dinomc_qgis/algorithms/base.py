@@ -1,8 +1,12 @@
-"""What every DINO-MC algorithm shares: the model and engine parameters, file paths from layers, error handling."""
+"""What every DINO-MC algorithm shares: model and engine parameters, layer files and names, running the worker.
+
+Each algorithm turns its parameters into the argument list of one ``dinomc_core`` CLI in a single method
+(``cli_arguments``), runs it in the worker process, and names, styles and returns what the worker reports.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -16,11 +20,15 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRasterLayer,
 )
+from qgis.PyQt.QtGui import QIcon
 
-from dinomc_qgis.dependencies import missing_message, missing_modules, use_qgis_compatible_vector_io
-from dinomc_qgis.feedback import FeedbackProgress
+from dinomc_qgis.environment import WorkerEnvironmentError, worker_environment
+from dinomc_qgis.settings import worker_python_setting
+from dinomc_qgis.worker import run_worker
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISION = "PRECISION"
 MODEL = "MODEL"
 BANDS = "BANDS"
 TILE_SIZE = "TILE_SIZE"
@@ -28,10 +36,18 @@ BATCH_SIZE = "BATCH_SIZE"
 DEVICE = "DEVICE"
 GROUP_MAPS = "Maps"
 GROUP_TRAINING = "Training"
+ICONS = Path(__file__).resolve().parent.parent / "icons"
+
+
+def option(flag: str, value: Any) -> list[str]:
+    """``[flag, value]`` for a CLI, or nothing when the value is unset (None or empty)."""
+    if value is None or value == "":
+        return []
+    return [flag, str(value)]
 
 
 class DinoMCAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses declare their parameters and implement :meth:`execute`."""
+    """Base class: subclasses declare parameters and implement :meth:`execute` with :meth:`run_tool`."""
 
     group_name = GROUP_MAPS
 
@@ -41,38 +57,47 @@ class DinoMCAlgorithm(QgsProcessingAlgorithm):
     def groupId(self) -> str:  # noqa: N802 (QGIS's name)
         return self.group_name.lower()
 
+    def icon(self) -> QIcon:
+        return QIcon(str(ICONS / f"{self.name()}.svg"))
+
     def createInstance(self):  # noqa: N802 (QGIS's name)
         return type(self)()
 
     def add_model_parameter(self, description: str = "DINO-MC model file (.dinomc)") -> None:
         self.addParameter(QgsProcessingParameterFile(MODEL, description, extension="dinomc"))
 
+    def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(parameter)
+
     def add_engine_parameters(self) -> None:
         """Band mapping, tile size, batch size and device: advanced parameters with the model's defaults."""
-        parameters = [
-            QgsProcessingParameterString(
-                BANDS, "Bands in the model's order (names or 1-based numbers, comma-separated; empty: by name)", optional=True
-            ),
-            QgsProcessingParameterNumber(TILE_SIZE, "Tile size in pixels (0: the model's default)", defaultValue=0, minValue=0),
-            QgsProcessingParameterNumber(BATCH_SIZE, "Tiles per batch", defaultValue=8, minValue=1),
-            QgsProcessingParameterEnum(DEVICE, "Device", options=list(DEVICES), defaultValue=0),
+        self.add_advanced(QgsProcessingParameterString(
+            BANDS, "Bands in the model's order (names or 1-based numbers, comma-separated; empty: by name)", optional=True
+        ))
+        self.add_advanced(QgsProcessingParameterNumber(TILE_SIZE, "Tile size in pixels (0: the model's default)", defaultValue=0, minValue=0))
+        self.add_advanced(QgsProcessingParameterNumber(BATCH_SIZE, "Tiles per batch", defaultValue=8, minValue=1))
+        self.add_device_parameter()
+
+    def add_device_parameter(self) -> None:
+        self.add_advanced(QgsProcessingParameterEnum(DEVICE, "Device", options=list(DEVICES), defaultValue=0))
+        self.add_advanced(QgsProcessingParameterEnum(
+            PRECISION, "Precision (auto: the faster of bf16 and fp32 here; fp32 gives the same map on every machine)",
+            options=list(PRECISIONS), defaultValue=0,
+        ))
+
+    def device(self, parameters: dict, context: QgsProcessingContext) -> str:
+        return DEVICES[self.parameterAsEnum(parameters, DEVICE, context)]
+
+    def engine_arguments(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        """The tiled engine's CLI options (``--bands``, ``--tile-size``, ``--batch-size``, ``--device``, ``--precision``)."""
+        return [
+            *option("--bands", self.parameterAsString(parameters, BANDS, context).strip()),
+            *option("--tile-size", self.parameterAsInt(parameters, TILE_SIZE, context) or None),
+            "--batch-size", str(self.parameterAsInt(parameters, BATCH_SIZE, context)),
+            "--device", self.device(parameters, context),
+            "--precision", PRECISIONS[self.parameterAsEnum(parameters, PRECISION, context)],
         ]
-        for parameter in parameters:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
-
-    def engine_options(self, parameters: dict, context: QgsProcessingContext):
-        from dinomc_core.inference.engine import EngineOptions
-
-        tile_size = self.parameterAsInt(parameters, TILE_SIZE, context)
-        return EngineOptions(
-            tile_size=tile_size or None,
-            batch_size=self.parameterAsInt(parameters, BATCH_SIZE, context),
-            device=DEVICES[self.parameterAsEnum(parameters, DEVICE, context)],
-        )
-
-    def bands(self, parameters: dict, context: QgsProcessingContext) -> str | None:
-        return self.parameterAsString(parameters, BANDS, context).strip() or None
 
     def optional_double(self, parameters: dict, name: str, context: QgsProcessingContext) -> float | None:
         """A number parameter left empty is None (e.g. a threshold chosen automatically)."""
@@ -83,8 +108,8 @@ class DinoMCAlgorithm(QgsProcessingAlgorithm):
     def model_path(self, parameters: dict, context: QgsProcessingContext) -> str:
         return self.parameterAsFile(parameters, MODEL, context)
 
-    def raster_path(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
-        """The file behind a raster layer parameter; layers that are not files must be saved as GeoTIFF first."""
+    def raster_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str]:
+        """The file behind a raster layer parameter and the layer's name; non-file layers must be saved first."""
         layer: QgsRasterLayer | None = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             raise QgsProcessingException(f"{name}: choose a raster layer or a raster file")
@@ -94,29 +119,18 @@ class DinoMCAlgorithm(QgsProcessingAlgorithm):
                 f"the layer {layer.name()} is not a raster file (provider {layer.providerType()}); "
                 "save it as a GeoTIFF (Export > Save As) and run again on that file"
             )
-        return path
+        return path, layer.name()
+
+    def run_tool(self, module: str, arguments: list[str], feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Run ``python -m module arguments`` in the worker environment and return its result object."""
+        try:
+            environment = worker_environment(worker_python_setting())
+        except WorkerEnvironmentError as error:
+            raise QgsProcessingException(str(error)) from error
+        return run_worker(environment, module, arguments, feedback)
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict[str, Any]:  # noqa: N802
-        missing = missing_modules()
-        if missing:
-            raise QgsProcessingException(missing_message(missing))
-        use_qgis_compatible_vector_io()
-        from dinomc_core.errors import DinoMCError
+        return self.execute(parameters, context, feedback)
 
-        try:
-            return self.execute(parameters, context, feedback, FeedbackProgress(feedback))
-        except DinoMCError as error:
-            raise QgsProcessingException(str(error)) from error
-
-    def execute(self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback, progress: FeedbackProgress) -> dict[str, Any]:
+    def execute(self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         raise NotImplementedError
-
-
-def load_styled_on_completion(context: QgsProcessingContext, path: str, name: str, post_processor: Callable | None = None) -> None:
-    """Name the layer Processing loads from ``path`` and style it once loaded (only when it will be loaded)."""
-    if not context.willLoadLayerOnCompletion(path):
-        return
-    details = context.layerToLoadOnCompletionDetails(path)
-    details.name = name
-    if post_processor is not None:
-        details.setPostProcessor(post_processor)

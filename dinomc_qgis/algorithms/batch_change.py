@@ -1,8 +1,6 @@
 """``dinomc:batchchange``: change maps for every pair of dates in a folder of scenes, with a summary table."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputVectorLayer,
@@ -12,8 +10,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from dinomc_qgis.algorithms.base import DinoMCAlgorithm
-from dinomc_qgis.algorithms.change import METHODS
+from dinomc_qgis.algorithms.base import DinoMCAlgorithm, option
+from dinomc_qgis.algorithms.change import METHODS, MODULE
 
 SCENES = "SCENES"
 PAIRS = "PAIRS"
@@ -52,19 +50,15 @@ class BatchChangeAlgorithm(DinoMCAlgorithm):
         self.addOutput(QgsProcessingOutputVectorLayer(SUMMARY, "Summary of the pairs"))
         self.addOutput(QgsProcessingOutputNumber(PAIR_COUNT, "Pairs in the summary"))
 
-    def execute(self, parameters, context, feedback, progress):
-        from dinomc_core.inference.batch import run_batch
-
+    def execute(self, parameters, context, feedback):
         out_dir = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
-        records = run_batch(
-            self.model_path(parameters, context),
-            METHODS[self.parameterAsEnum(parameters, METHOD, context)],
-            self.parameterAsFile(parameters, SCENES, context),
-            out_dir,
-            pairs_csv=self.parameterAsFile(parameters, PAIRS, context) or None,
-            threshold=self.optional_double(parameters, THRESHOLD, context),
-            bands=self.bands(parameters, context),
-            options=self.engine_options(parameters, context),
-            progress=progress,
-        )
-        return {OUTPUT_FOLDER: out_dir, SUMMARY: str(Path(out_dir) / "summary.gpkg"), PAIR_COUNT: len(records)}
+        arguments = [
+            "--model", self.model_path(parameters, context),
+            "--method", METHODS[self.parameterAsEnum(parameters, METHOD, context)],
+            *option("--threshold", self.optional_double(parameters, THRESHOLD, context)),
+            "--scenes", self.parameterAsFile(parameters, SCENES, context), "--out", out_dir,
+            *option("--pairs", self.parameterAsFile(parameters, PAIRS, context)),
+            *self.engine_arguments(parameters, context),
+        ]
+        result = self.run_tool(MODULE, arguments, feedback)
+        return {OUTPUT_FOLDER: out_dir, SUMMARY: result["outputs"]["summary_gpkg"], PAIR_COUNT: len(result["pairs"])}

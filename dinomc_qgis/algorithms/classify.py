@@ -1,17 +1,21 @@
 """``dinomc:classify``: a land-cover map of a raster layer with a classification model."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputString,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
-    QgsProcessing,
 )
 
-from dinomc_qgis.algorithms.base import DinoMCAlgorithm, load_styled_on_completion
-from dinomc_qgis.styling import class_legend, paletted_legend
+from dinomc_qgis.algorithms.base import DinoMCAlgorithm, option
+from dinomc_qgis.styling import RunLayers, load_styled
 
 INPUT = "INPUT"
 OUTPUT = "OUTPUT"
@@ -20,6 +24,8 @@ CONFIDENCE = "CONFIDENCE"
 POLYGONS = "POLYGONS"
 SUMMARY = "SUMMARY"
 MIN_AREA = "MIN_AREA"
+CLASS_PERCENT = "CLASS_PERCENT"
+MODULE = "dinomc_core.classify"
 
 
 class ClassifyAlgorithm(DinoMCAlgorithm):
@@ -47,31 +53,29 @@ class ClassifyAlgorithm(DinoMCAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(MIN_AREA, "Smallest polygon kept (m²)", QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterFileDestination(SUMMARY, "Area per class", "CSV files (*.csv)", optional=True, createByDefault=False))
         self.add_engine_parameters()
+        self.addOutput(QgsProcessingOutputString(CLASS_PERCENT, "Share of the valid area per class (%, JSON)"))
 
-    def execute(self, parameters, context, feedback, progress):
-        from dinomc_core.inference.classify import ClassifyOutputs, classify_file
-        from dinomc_core.models import read_metadata
-
+    def execute(self, parameters, context, feedback):
+        raster, raster_name = self.raster_layer(parameters, INPUT, context)
+        outputs = {name: self.parameterAsOutputLayer(parameters, name, context) or None
+                   for name in (OUTPUT, PROBABILITIES, CONFIDENCE, POLYGONS)}
+        outputs[SUMMARY] = self.parameterAsFileOutput(parameters, SUMMARY, context) or None
         model = self.model_path(parameters, context)
-        classes_path = self.parameterAsOutputLayer(parameters, OUTPUT, context)
-        optional = {name: self.parameterAsOutputLayer(parameters, name, context) or None for name in (PROBABILITIES, CONFIDENCE, POLYGONS)}
-        summary = self.parameterAsFileOutput(parameters, SUMMARY, context) or None
-        outputs = ClassifyOutputs(
-            classes=classes_path,
-            probabilities=optional[PROBABILITIES],
-            confidence=optional[CONFIDENCE],
-            polygons=optional[POLYGONS],
-            summary=summary,
-            min_area=self.parameterAsDouble(parameters, MIN_AREA, context),
-        )
-        rows = classify_file(
-            model, self.raster_path(parameters, INPUT, context), outputs, self.bands(parameters, context),
-            self.engine_options(parameters, context), progress,
-        )
-        metadata = read_metadata(model)
-        load_styled_on_completion(context, classes_path, "Land cover", paletted_legend(classes_path, class_legend(metadata.classes)))
-        for row in rows:
-            feedback.pushInfo(f"{row.name}: {row.percent:.1f} % ({row.hectares:.1f} ha)")
-        results = {OUTPUT: classes_path, SUMMARY: summary, **{name: path for name, path in optional.items()}}
-        results["CLASS_PERCENT"] = {row.name: row.percent for row in rows}
-        return results
+        arguments = [
+            raster, "--model", model, "--output", outputs[OUTPUT],
+            *option("--probabilities", outputs[PROBABILITIES]), *option("--confidence", outputs[CONFIDENCE]),
+            *option("--polygons", outputs[POLYGONS]), *option("--summary", outputs[SUMMARY]),
+            "--min-area", str(self.parameterAsDouble(parameters, MIN_AREA, context)),
+            *self.engine_arguments(parameters, context),
+        ]
+        result = self.run_tool(MODULE, arguments, feedback)
+        classes = result["classes"]
+        title = f"{raster_name} land cover ({Path(model).stem})"
+        run = RunLayers()
+        load_styled(context, run, 0, outputs[POLYGONS], f"{title} polygons", classes)
+        load_styled(context, run, 1, outputs[OUTPUT], title, classes)
+        load_styled(context, run, 2, outputs[CONFIDENCE], f"{title} confidence")
+        load_styled(context, run, 3, outputs[PROBABILITIES], f"{title} probabilities")
+        for entry in classes:
+            feedback.pushInfo(f"{entry['name']}: {entry['percent']:.1f} % ({entry['hectares']:.1f} ha)")
+        return {**outputs, CLASS_PERCENT: json.dumps({entry["name"]: round(entry["percent"], 4) for entry in classes})}

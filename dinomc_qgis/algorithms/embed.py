@@ -1,13 +1,17 @@
 """``dinomc:embed``: per-patch DINO-MC embeddings of a raster, whole or reduced to a few principal components."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
 
-from dinomc_qgis.algorithms.base import DinoMCAlgorithm, load_styled_on_completion
+from dinomc_qgis.algorithms.base import DinoMCAlgorithm, option
+from dinomc_qgis.styling import RunLayers, load_styled
 
 INPUT = "INPUT"
 COMPONENTS = "COMPONENTS"
 OUTPUT = "OUTPUT"
+MODULE = "dinomc_core.embed"
 
 
 class EmbedAlgorithm(DinoMCAlgorithm):
@@ -32,14 +36,16 @@ class EmbedAlgorithm(DinoMCAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT, "Embeddings"))
         self.add_engine_parameters()
 
-    def execute(self, parameters, context, feedback, progress):
-        from dinomc_core.inference.embed import embed_file
-
+    def execute(self, parameters, context, feedback):
+        raster, raster_name = self.raster_layer(parameters, INPUT, context)
         output = self.parameterAsOutputLayer(parameters, OUTPUT, context)
-        components = self.parameterAsInt(parameters, COMPONENTS, context) or None
-        embed_file(
-            self.model_path(parameters, context), self.raster_path(parameters, INPUT, context), output, components,
-            self.bands(parameters, context), self.engine_options(parameters, context), progress,
-        )
-        load_styled_on_completion(context, output, "Embeddings")
+        model = self.model_path(parameters, context)
+        arguments = [
+            raster, "--model", model, "--output", output,
+            *option("--components", self.parameterAsInt(parameters, COMPONENTS, context) or None),
+            *self.engine_arguments(parameters, context),
+        ]
+        result = self.run_tool(MODULE, arguments, feedback)
+        feedback.pushInfo(f"{result['width']} x {result['height']} patches")
+        load_styled(context, RunLayers(), 0, output, f"{raster_name} embeddings ({Path(model).stem})")
         return {OUTPUT: output}

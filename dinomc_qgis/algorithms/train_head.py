@@ -9,11 +9,12 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
 
@@ -22,11 +23,16 @@ from dinomc_qgis.algorithms.base import GROUP_TRAINING, DinoMCAlgorithm
 INPUT = "INPUT"
 TRAINING = "TRAINING"
 CLASS_FIELD = "CLASS_FIELD"
-PROTOCOL = "PROTOCOL"
-CHIP_SIZE = "CHIP_SIZE"
+HEAD = "CLASSIFIER"
+FEATURES = "FEATURES"
 OUTPUT = "OUTPUT"
 ACCURACY = "VALIDATION_ACCURACY"
-PROTOCOLS = ("linear", "knn")
+CHOSEN = "CHOSEN_CLASSIFIER"
+HEADS = ("auto", "logistic", "mlp", "knn")
+HEAD_LABELS = ("Best on held-out polygons", "Logistic regression", "Small neural network (MLP)", "k nearest neighbours")
+FEATURE_GROUPS = ("bands,indices,context", "bands,indices", "context")
+FEATURE_LABELS = ("Bands, spectral indices and DINO-MC context", "Bands and spectral indices only", "DINO-MC context only")
+MODULE = "dinomc_core.finetune"
 
 
 class TrainHeadAlgorithm(DinoMCAlgorithm):
@@ -40,10 +46,12 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return (
-            "Trains a land-cover classifier on frozen DINO-MC features from a few polygons or points per class "
-            "drawn over a raster (any vector layer, scratch layers included). Chips centred in the labelled areas "
-            "train a linear head (or a k-NN), a fifth of them held out for validation. The result is a model file "
-            "for 'Classify land cover'; its validation metrics (metrics.json) are written beside it."
+            "Trains a per-pixel land-cover classifier from a few polygons or points per class drawn over a raster "
+            "(any vector layer, scratch layers included, in any CRS). Each labelled pixel is described by its bands, "
+            "spectral indices and the frozen DINO-MC encoder's view of its surroundings. A quarter of the polygons of "
+            "each class is held out to choose the classifier and report its accuracy honestly; the chosen one is then "
+            "trained on all of them. Draw two or more polygons per class. The result is a model file for 'Classify "
+            "land cover', which maps at pixel resolution; its validation metrics are written beside it (.metrics.json)."
         )
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
@@ -53,31 +61,33 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
         ))
         self.addParameter(QgsProcessingParameterField(CLASS_FIELD, "Class field", parentLayerParameterName=TRAINING))
         self.add_model_parameter("DINO-MC encoder (.dinomc)")
-        self.addParameter(QgsProcessingParameterEnum(PROTOCOL, "Classifier", options=list(PROTOCOLS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(CHIP_SIZE, "Chip size in pixels", defaultValue=32, minValue=8))
+        self.addParameter(QgsProcessingParameterEnum(HEAD, "Classifier", options=list(HEAD_LABELS), defaultValue=0))
+        features = QgsProcessingParameterEnum(FEATURES, "Pixel features", options=list(FEATURE_LABELS), defaultValue=0)
+        features.setFlags(features.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(features)
         self.addParameter(QgsProcessingParameterFileDestination(OUTPUT, "Classification model", "DINO-MC models (*.dinomc)"))
-        self.addOutput(QgsProcessingOutputNumber(ACCURACY, "Validation accuracy"))
-        self.add_engine_parameters()
+        self.add_device_parameter()
+        self.addOutput(QgsProcessingOutputNumber(ACCURACY, "Balanced accuracy on the held-out polygons"))
+        self.addOutput(QgsProcessingOutputString(CHOSEN, "Classifier kept"))
 
-    def execute(self, parameters, context, feedback, progress):
-        from dinomc_core.downstream.formats import DataOptions, load_chips
-        from dinomc_core.downstream.runs import MODEL_FILE, METRICS_FILE, TrainOptions, train_chip_classifier
-        from dinomc_core.downstream.runtime import setup_runtime
-
-        output = Path(self.parameterAsFileOutput(parameters, OUTPUT, context))
+    def execute(self, parameters, context, feedback):
+        raster, _ = self.raster_layer(parameters, INPUT, context)
         training = self.parameterAsCompatibleSourceLayerPath(parameters, TRAINING, context, ["gpkg", "shp"], "gpkg", feedback)
-        chips = load_chips("vector", self.raster_path(parameters, INPUT, context), DataOptions(
-            labels=training.split("|")[0],
-            class_field=self.parameterAsString(parameters, CLASS_FIELD, context),
-            chip_size=self.parameterAsInt(parameters, CHIP_SIZE, context),
-        ))
-        options = TrainOptions(protocol=PROTOCOLS[self.parameterAsEnum(parameters, PROTOCOL, context)])
+        output = Path(self.parameterAsFileOutput(parameters, OUTPUT, context))
         output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=output.parent, prefix=".dinomc-train-") as work:
-            metrics = train_chip_classifier(
-                self.model_path(parameters, context), chips, False, work, options, setup_runtime("auto"), progress
-            )
-            os.replace(Path(work) / MODEL_FILE, output)
-            shutil.copyfile(Path(work) / METRICS_FILE, output.with_suffix(".metrics.json"))
-        feedback.pushInfo(f"validation accuracy {metrics['accuracy']:.3f} on {metrics['samples']} chips")
-        return {OUTPUT: str(output), ACCURACY: metrics["accuracy"]}
+            arguments = [
+                "classify", "--encoder", self.model_path(parameters, context),
+                "--data", raster, "--format", "vector", "--labels", training.split("|")[0],
+                "--class-field", self.parameterAsString(parameters, CLASS_FIELD, context),
+                "--protocol", "pixel", "--head", HEADS[self.parameterAsEnum(parameters, HEAD, context)],
+                "--features", FEATURE_GROUPS[self.parameterAsEnum(parameters, FEATURES, context)],
+                "--out", work, "--device", self.device(parameters, context),
+            ]
+            result = self.run_tool(MODULE, arguments, feedback)
+            os.replace(result["outputs"]["model"], output)
+            shutil.copyfile(result["outputs"]["metrics"], output.with_suffix(".metrics.json"))
+        metrics = result["metrics"]
+        feedback.pushInfo(f"{metrics['head']} classifier: balanced accuracy {metrics['balanced_accuracy']:.3f} on "
+                          f"{metrics['samples']} pixels of {metrics['shapes']['val']} held-out polygons")
+        return {OUTPUT: str(output), ACCURACY: metrics["balanced_accuracy"], CHOSEN: metrics["head"]}

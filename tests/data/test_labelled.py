@@ -11,10 +11,12 @@ from dinomc_core.data.labelled import (
     Chip,
     ChipSet,
     chip_centres,
+    connected_regions,
     default_palette,
     load_class_folders,
     load_raster_with_label_raster,
     load_raster_with_vector,
+    rasterize_vector_shapes,
     relabel,
     with_validation_split,
 )
@@ -135,3 +137,35 @@ def test_chip_centres_take_one_labelled_pixel_per_cell_and_class():
     values[3, 3] = 2
     assert chip_centres(values, 4) == [(0, 0, 1), (3, 3, 2)]
     assert len(set(default_palette(12))) == 12
+
+
+def test_vector_shapes_carry_one_id_per_feature(landsat, tmp_path):
+    with rasterio.open(landsat) as source:
+        boxes = [box(*(source.transform * (300, 200)), *(source.transform * (400, 100))),
+                 box(*(source.transform * (500, 300)), *(source.transform * (540, 260)))]
+    polygons = _vector(tmp_path, landsat, "two.gpkg", boxes, ["forest", "forest"])
+    labels, shapes, names = rasterize_vector_shapes(landsat, polygons, "landcover", None)
+    assert names == ["forest"] and set(np.unique(shapes)) == {0, 1, 2}
+    assert (labels > 0).sum() == (shapes > 0).sum() == 100 * 100 + 40 * 40
+
+
+def test_vector_label_errors_are_sentences(landsat, tmp_path):
+    far = gpd.GeoDataFrame({"landcover": ["water"]}, geometry=[box(10, 10, 11, 11)], crs="EPSG:4326")
+    far.to_file(tmp_path / "far.gpkg")
+    with pytest.raises(DinoMCError, match="none of the 1 features of far.gpkg overlaps the raster"):
+        rasterize_vector_shapes(landsat, tmp_path / "far.gpkg", "landcover", None)
+    # a local engineering grid has no transformation to a map projection
+    local = ('ENGCRS["site grid",EDATUM["site"],CS[Cartesian,2],AXIS["x",east,ORDER[1],LENGTHUNIT["metre",1]],'
+             'AXIS["y",north,ORDER[2],LENGTHUNIT["metre",1]]]')
+    gpd.GeoDataFrame({"landcover": ["water"]}, geometry=[box(0, 0, 10, 10)], crs=local).to_file(tmp_path / "odd.gpkg")
+    with pytest.raises(DinoMCError, match=r"odd.gpkg \(site grid\) cannot be transformed to the raster's CRS"):
+        rasterize_vector_shapes(landsat, tmp_path / "odd.gpkg", "landcover", None)
+
+
+def test_connected_regions_number_each_block():
+    labels = np.zeros((20, 20), np.int64)
+    labels[2:5, 2:5] = 1
+    labels[10:12, 10:15] = 1
+    labels[10:12, 15:18] = 2
+    regions = connected_regions(labels)
+    assert len(np.unique(regions[labels > 0])) == 3 and (regions[labels == 0] == 0).all()

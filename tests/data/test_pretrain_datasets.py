@@ -12,10 +12,12 @@ from rasterio.transform import from_origin
 
 from dinomc_core.data.bands import BIGEARTHNET_BANDS, SENTINEL2_BANDS
 from dinomc_core.data.normalization import compute_normalization
-from dinomc_core.data.pretrain_datasets import build_pretrain_dataset
+from dinomc_core.data.pretrain_datasets import MIN_WINDOWS_PER_SCENE, build_pretrain_dataset
 from dinomc_core.data.raster import open_scene
 from dinomc_core.errors import DinoMCError
+from tests.data.builders import envi_band_name, write_envi_date, write_envi_pair, write_small_scene
 
+LANDSAT = "landsat_rgb/RGB.byte.tif"
 OSCD_IMAGES = "oscd/Onera Satellite Change Detection dataset - Images"
 EUROSAT_TIF = "eurosat_ms/ds/images/remote_sensing/otherDatasets/sentinel_2/tif"
 
@@ -104,7 +106,7 @@ def test_inputs_must_share_the_chosen_bands(shared_data: Path) -> None:
         build_pretrain_dataset([city, patch])
     mixed = build_pretrain_dataset([patch, city], bands="B02,B03,B04")
     assert len(mixed.places) == 3 and mixed[0].shape == (3, 120, 120)
-    with pytest.raises(DinoMCError, match="RGB.byte.tif.*B02.*not found"):
+    with pytest.raises(DinoMCError, match="B02, not found among the 3 bands of .*RGB.byte.tif"):
         build_pretrain_dataset([city, shared_data / "landsat_rgb"], bands="B02")
 
 
@@ -177,7 +179,7 @@ def test_alpha_is_a_mask_not_a_band(tmp_path: Path) -> None:
     picture[3] = np.where(picture[3] < 40, 0, 255)
     _write(tmp_path / "tile.png", picture, driver="PNG", crs=None, transform=None)
     dataset = build_pretrain_dataset(tmp_path, window_size=32)
-    assert dataset.band_names == ["red", "green", "blue"] and len(dataset) == 4
+    assert dataset.band_names == ["red", "green", "blue"] and len(dataset) == MIN_WINDOWS_PER_SCENE
     for epoch in range(5):
         dataset.set_epoch(epoch)
         items = [dataset[index] for index in range(len(dataset))]
@@ -211,3 +213,34 @@ def test_statistics_of_a_dataset_ignore_its_nodata(shared_data: Path) -> None:
 def test_sentinel2_band_order_is_kept_for_band_folders(shared_data: Path) -> None:
     dataset = build_pretrain_dataset(shared_data / OSCD_IMAGES / "paris" / "imgs_1", window_size=64)
     assert dataset.band_names == list(SENTINEL2_BANDS) and len(dataset.places) == 1
+
+
+def test_envi_dates_named_by_scene_match_by_wavelength(shared_data: Path, tmp_path: Path) -> None:
+    first = write_envi_date(tmp_path / "a.dat", shared_data / LANDSAT)
+    second = write_envi_date(tmp_path / "b.dat", shared_data / LANDSAT, date=1, order=(2, 0, 1))  # red, blue, green
+    dataset = build_pretrain_dataset([first, second], window_size=300)  # whole scenes, one item each
+    assert dataset.band_names[0] == f"{envi_band_name(1, 'L71119038_03820000317')} (0.482500 Micrometers)"
+    assert dataset.band_note == "bands of 1 of 2 inputs matched by wavelength (0.482, 0.565, 0.66 µm)"
+    assert dataset.band_note in repr(dataset), "the trainer logs the dataset's repr"
+    assert dataset.places[1].bands == ((1, 2, 0),)
+    with open_scene(second) as scene:
+        assert scene.wavelengths == [0.66, 0.4825, 0.565]
+        np.testing.assert_array_equal(dataset[1].numpy(), scene.read([1, 2, 0]).astype(np.float32))
+
+
+def test_envi_dates_by_position_when_the_bands_are_numbers(shared_data: Path, tmp_path: Path) -> None:
+    first, second = write_envi_pair(tmp_path, shared_data / LANDSAT)
+    for request in ("1,2,3", "1 2 3", ["1", "2", "3"]):
+        dataset = build_pretrain_dataset([first, second], bands=request)
+        assert dataset.places[1].bands == ((0, 1, 2),) and dataset.band_note == "bands 1, 2, 3 taken by position in every input"
+    with pytest.raises(DinoMCError, match="the band list needs band\\(s\\) 4"):
+        build_pretrain_dataset([first, second], bands="1,4")
+
+
+def test_a_single_small_scene_gives_several_windows_no_larger_than_itself(shared_data: Path, tmp_path: Path) -> None:
+    scene = write_small_scene(tmp_path / "scene.tif", shared_data / LANDSAT, size=400)
+    dataset = build_pretrain_dataset(scene)
+    assert len(dataset) == MIN_WINDOWS_PER_SCENE > 400 * 400 / 256**2
+    corners = {tuple(dataset[index][:, 0, 0].tolist()) for index in range(len(dataset))}
+    assert all(dataset[index].shape == (3, 256, 256) for index in range(len(dataset))) and len(corners) > 4
+    assert len(build_pretrain_dataset(scene, window_size=500)) == 1, "a scene within one window comes whole"

@@ -16,6 +16,7 @@ from rasterio.windows import Window
 from dinomc_core.data.bands import BIGEARTHNET_BANDS, SENTINEL2_BANDS
 from dinomc_core.data.raster import BandFolderScene, RasterScene, open_scene
 from dinomc_core.errors import DinoMCError
+from tests.data.builders import envi_band_name, write_envi_date
 
 OSCD_IMAGES = "oscd/Onera Satellite Change Detection dataset - Images"
 EUROSAT_CHIP = "eurosat_ms/ds/images/remote_sensing/otherDatasets/sentinel_2/tif/Forest/Forest_1010.tif"
@@ -148,11 +149,48 @@ def test_band_folder_boundless_read_matches_the_inside(abudhabi: Path) -> None:
 
 
 def test_band_descriptions_become_canonical_names(tmp_path: Path) -> None:
-    path = _write(tmp_path / "named.tif", _ramp(3, 6, 6))
+    path = _write(tmp_path / "named.tif", _ramp(4, 6, 6))
     with rasterio.open(path, "r+") as raster:
-        raster.descriptions = ("B4", "B3", "B2")
+        raster.descriptions = ("B4", "B3", "B1", "B8a")
     with open_scene(path) as scene:
-        assert scene.band_names == ["B04", "B03", "B02"] and scene.names_known
+        assert scene.band_names == ["B04", "B03", "B01", "B8A"] and scene.names_known
+        assert scene.band_set.wavelengths == (0.6646, 0.5598, 0.4427, 0.8647)
+
+
+def test_landsat_band_files_keep_landsat_names_in_band_order(tmp_path: Path) -> None:
+    scene_folder = tmp_path / "LC08_L1TP_044034_20200708_20200913_02_T1"
+    scene_folder.mkdir()
+    for band in (1, 2, 10, 11):
+        _write(scene_folder / f"{scene_folder.name}_B{band}.TIF", _ramp(1, 8, 8))
+    with open_scene(scene_folder) as scene:
+        assert scene.band_names == ["Landsat B1", "Landsat B2", "Landsat B10", "Landsat B11"]
+        assert scene.band_set.wavelengths == (None,) * 4, "Sentinel-2 wavelengths are not lent to Landsat bands"
+
+
+def test_envi_wavelengths_from_the_header(shared_data: Path, tmp_path: Path) -> None:
+    path = write_envi_date(tmp_path / "L71119038_03820000317.dat", shared_data / "landsat_rgb" / "RGB.byte.tif")
+    with open_scene(path) as scene:
+        assert scene.band_names[2] == f"{envi_band_name(3, 'L71119038_03820000317')} (0.660000 Micrometers)"
+        assert scene.wavelengths == [0.4825, 0.565, 0.66] and scene.crs.to_epsg() == 32618 and scene.nodata == 0
+    header = tmp_path / "L71119038_03820000317.hdr"
+    header.write_text(header.read_text().replace("band names", "unused names").replace("Micrometers", "Nanometers")
+                      .replace("0.482500, 0.565000, 0.660000", "482.5, 565, 660"))
+    with open_scene(path) as scene:  # GDAL names unnamed ENVI bands by their wavelength
+        assert scene.band_names == ["482.5 Nanometers", "565 Nanometers", "660 Nanometers"]
+        assert scene.wavelengths == pytest.approx([0.4825, 0.565, 0.66])
+
+
+def test_wavelengths_from_gdal_imagery_metadata_and_an_envi_list(tmp_path: Path) -> None:
+    path = _write(tmp_path / "imagery.tif", _ramp(2, 6, 6))
+    with rasterio.open(path, "r+") as raster:
+        raster.update_tags(1, ns="IMAGERY", CENTRAL_WAVELENGTH_UM="0.865")
+    with open_scene(path) as scene:
+        assert scene.wavelengths == [0.865, None] and scene.band_set.wavelengths == (0.865, None)
+    listed = _write(tmp_path / "listed.tif", _ramp(2, 6, 6))
+    with rasterio.open(listed, "r+") as raster:  # what older GDAL exposes for ENVI headers
+        raster.update_tags(ns="ENVI", wavelength="{ 560.0, 665.0}", wavelength_units="Nanometers")
+    with open_scene(listed) as scene:
+        assert scene.wavelengths == pytest.approx([0.56, 0.665])
 
 
 def test_vrt_and_envi_rasters(tmp_path: Path) -> None:

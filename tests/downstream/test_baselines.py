@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from dinomc_core.data.oscd import list_cities, read_city
-from dinomc_core.downstream.baselines import band_mean_features, change_vector_magnitude, otsu_threshold
+from dinomc_core.downstream.baselines import (
+    GaussianMaximumLikelihood,
+    band_mean_features,
+    change_vector_magnitude,
+    otsu_threshold,
+)
 from dinomc_core.downstream.evaluation import change_metrics
 
 
@@ -36,3 +41,12 @@ def test_cva_on_a_real_city_finds_some_change(shared_data):
     magnitude = change_vector_magnitude(pair.before, pair.after)
     metrics = change_metrics([pair], [(magnitude >= otsu_threshold(magnitude)).astype(np.float32)])
     assert metrics["recall"] > 0.1 and 0.0 < metrics["precision"] < 1.0
+
+
+def test_maximum_likelihood_separates_classes_by_their_covariance():
+    rng = np.random.default_rng(0)
+    # same mean, different spreads: only a classifier with class covariances tells them apart
+    narrow, wide = rng.normal(0, 0.1, (500, 3)), rng.normal(0, 2.0, (500, 3))
+    classifier = GaussianMaximumLikelihood().fit(np.concatenate([narrow, wide]), np.repeat([0, 1], 500), 2)
+    assert (classifier.predict(rng.normal(0, 0.1, (200, 3))) == 0).mean() > 0.95
+    assert (classifier.predict(rng.normal(0, 2.0, (200, 3))) == 1).mean() > 0.8

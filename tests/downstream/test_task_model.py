@@ -8,7 +8,18 @@ import torch
 
 from dinomc_core.downstream.change_model import ChangeModel
 from dinomc_core.downstream.knn import build_knn_head
-from dinomc_core.downstream.task_model import ChipClassifier, LinearHead, load_task_model, save_task_model
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.pixel_features import FeatureFusion, FeatureScaler, fused_layout
+from dinomc_core.downstream.task_model import (
+    ChipClassifier,
+    LinearHead,
+    MlpHead,
+    PixelClassifier,
+    PixelHead,
+    ScaledHead,
+    load_task_model,
+    save_task_model,
+)
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models import load_model, read_model_file
 
@@ -68,3 +79,55 @@ def test_change_model_round_trip(encoder_file, tmp_path):
 def test_encoder_only_file_is_refused(encoder_file):
     with pytest.raises(DinoMCError, match="encoder without a task head"):
         load_task_model(encoder_file("resnet18"))
+
+
+def _save_band_statistics_classifier(encoder_path, path):
+    torch.manual_seed(0)
+    encoder = load_model(encoder_path)
+    sizes = [512, 13, 13]
+    scaler = FeatureScaler(sum(sizes))
+    scaler.fit(torch.randn(50, sum(sizes)), sizes)
+    head = ScaledHead(scaler, LinearHead(sum(sizes), 3), sizes)
+    model = ChipClassifier(encoder, head, False, tile_size=64, band_statistics=True)
+    metadata = replace(encoder.metadata, task="classification", classes=CLASSES, head=model.describe(), tile_size=64)
+    save_task_model(path, model, metadata)
+    return model
+
+
+def test_band_statistics_classifier_maps_what_it_classifies(encoder_file, tmp_path):
+    original = _save_band_statistics_classifier(encoder_file("resnet18"), tmp_path / "stats.dinomc").eval()
+    loaded = load_task_model(tmp_path / "stats.dinomc")
+    assert loaded.band_statistics and loaded.metadata.head["type"] == "scaled"
+    x = torch.randn(2, 13, 64, 64)
+    with torch.no_grad():
+        logits = loaded(x)
+        assert torch.allclose(logits, original(x), atol=1e-5)
+        dense = loaded.predict_dense(x)
+    # location (1, 1) of the 2x2 map pools the whole chip: encoder mean and the chip's band means and stds
+    assert torch.allclose(dense[..., 1, 1], logits.softmax(dim=1), atol=1e-4)
+
+
+def test_pixel_classifier_round_trip_maps_at_pixel_resolution(encoder_file, tmp_path):
+    torch.manual_seed(0)
+    encoder = load_model(encoder_file("resnet18"))
+    normalization = Normalization.from_dict(encoder.metadata.normalization)
+    layout = fused_layout(encoder, encoder.metadata.bands)
+    fusion = FeatureFusion(layout, normalization, encoder.metadata.bands)
+    x = torch.randn(2, 13, 64, 64)
+    with torch.no_grad():
+        fusion.fit_projection([fusion.encoder_levels(encoder, x)])
+        features = fusion.raw(x, fusion.encoder_levels(encoder, x)).permute(0, 2, 3, 1).reshape(-1, layout.dim)
+    fusion.scaler.fit(features, list(layout.group_sizes().values()))
+    head = MlpHead(layout.dim, 3)
+    head.fit_standardisation(fusion.scaler(features))
+    model = PixelClassifier(encoder, PixelHead(fusion, head), 128)
+    metadata = replace(encoder.metadata, task="classification", classes=CLASSES, head=model.describe(), tile_size=128)
+    save_task_model(tmp_path / "pixel.dinomc", model, metadata)
+    loaded = load_task_model(tmp_path / "pixel.dinomc")
+    assert isinstance(loaded, PixelClassifier) and loaded.metadata.head["classifier"]["type"] == "mlp"
+    with torch.no_grad():
+        dense = loaded.predict_dense(x)
+        assert torch.allclose(dense, model.eval().predict_dense(x), atol=1e-5)
+        chips = loaded(x)
+    assert dense.shape == (2, 3, 64, 64) and torch.allclose(dense.sum(dim=1), torch.ones(2, 64, 64), atol=1e-5)
+    assert torch.allclose(chips.exp(), dense.mean(dim=(-2, -1)), atol=1e-5)

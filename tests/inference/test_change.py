@@ -10,7 +10,8 @@ import rasterio
 from rasterio.transform import from_origin
 
 from dinomc_core.errors import DinoMCError
-from dinomc_core.inference.change import CHANGED, NODATA, UNCHANGED, ChangeOutputs, Histogram, detect_change_files
+from dinomc_core.downstream.thresholds import Histogram
+from dinomc_core.inference.change import CHANGED, NODATA, UNCHANGED, ChangeOutputs, detect_change_files
 from dinomc_core.inference.engine import EngineOptions
 from dinomc_core.progress import SilentProgress
 from tests.inference.builders import smooth_scene, write_raster

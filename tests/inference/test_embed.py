@@ -9,7 +9,8 @@ import rasterio
 import torch
 
 from dinomc_core.errors import DinoMCError
-from dinomc_core.inference.embed import embed_file, principal_components
+from dinomc_core.downstream.projection import principal_components
+from dinomc_core.inference.embed import embed_file
 from dinomc_core.inference.engine import EngineOptions
 
 FP32 = EngineOptions(precision="fp32")

@@ -1,27 +1,13 @@
-"""The Processing provider in a real, headless QGIS 3.22: registration, algorithms end to end, errors, cancel."""
+"""The Processing provider in a real, headless QGIS 3.22, each algorithm run by a worker process end to end."""
 from __future__ import annotations
 
+import csv
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from qgis.core import (
-    QgsFeature,
-    QgsGeometry,
-    QgsPointXY,
-    QgsProcessingContext,
-    QgsProcessingException,
-    QgsProcessingFeedback,
-    QgsProject,
-    QgsRasterLayer,
-    QgsVectorLayer,
-)
+from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback, QgsProject
 
 ALGORITHM_IDS = {"dinomc:classify", "dinomc:change", "dinomc:embed", "dinomc:trainhead", "dinomc:batchchange"}
 
@@ -32,9 +18,24 @@ def run(algorithm_id, parameters, feedback=None):
     return processing.run(algorithm_id, parameters, feedback=feedback or QgsProcessingFeedback())
 
 
+def run_and_load(algorithm_id, parameters):
+    """Run as the toolbox does: the outputs load into the project, named and styled by the post-processors."""
+    import processing
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    return processing.runAndLoadResults(algorithm_id, parameters, feedback=QgsProcessingFeedback(), context=context)
+
+
+def loaded_layers(path):
+    return [layer for layer in QgsProject.instance().mapLayers().values() if layer.source().split("|")[0] == str(path)]
+
+
 def test_provider_offers_the_contracted_algorithms(dinomc_provider):
     assert dinomc_provider.id() == "dinomc"
     assert {algorithm.id() for algorithm in dinomc_provider.algorithms()} == ALGORITHM_IDS
+    assert not dinomc_provider.icon().isNull()
+    assert all(not algorithm.icon().isNull() for algorithm in dinomc_provider.algorithms())
 
 
 def test_embed_writes_components_on_the_patch_grid(dinomc_provider, rgb_encoder, landsat, tmp_path):
@@ -49,150 +50,65 @@ def test_embed_writes_components_on_the_patch_grid(dinomc_provider, rgb_encoder,
     assert np.isnan(values).any() and np.isfinite(values).any()  # the nodata collar stays nodata
 
 
-def two_dates(shared_data, tmp_path):
-    """Before/after GeoTIFFs of the real OSCD bercy pair, with RGB band names (red, green, blue)."""
-    from dinomc_core.data import open_scene
-
-    root = shared_data / "oscd" / "Onera Satellite Change Detection dataset - Images" / "bercy"
-    paths = []
-    for folder in ("imgs_1", "imgs_2"):
-        with open_scene(root / folder) as scene:
-            indices = [scene.band_names.index(name) for name in ("B04", "B03", "B02")]
-            data = scene.read(indices)
-            profile = {"driver": "GTiff", "width": scene.width, "height": scene.height, "count": 3, "dtype": "uint8",
-                       "crs": scene.crs, "transform": scene.transform}
-        path = tmp_path / f"{folder}.tif"
-        with rasterio.open(path, "w", **profile) as target:
-            target.write(np.clip(data / 3000 * 255, 0, 255).astype("uint8"))
-            target.descriptions = ("red", "green", "blue")
-        paths.append(path)
-    return paths
-
-
-def test_change_by_embeddings_gives_a_styled_change_map(dinomc_provider, rgb_encoder, shared_data, tmp_path):
-    import processing
-
-    before, after = two_dates(shared_data, tmp_path)
-    output = tmp_path / "change.tif"
-    context = QgsProcessingContext()
-    context.setProject(QgsProject.instance())
-    result = processing.runAndLoadResults(
-        "dinomc:change",
-        {"BEFORE": str(before), "AFTER": str(after), "MODEL": str(rgb_encoder), "METHOD": 0, "OUTPUT": str(output)},
-        feedback=QgsProcessingFeedback(),
-        context=context,
-    )
+def test_change_by_embeddings_gives_a_named_styled_change_map_above_its_magnitude(dinomc_provider, rgb_encoder, bercy_dates, tmp_path):
+    before, after = bercy_dates
+    output, magnitude = tmp_path / "change.tif", tmp_path / "magnitude.tif"
+    result = run_and_load("dinomc:change", {"BEFORE": str(before), "AFTER": str(after), "MODEL": str(rgb_encoder),
+                                            "METHOD": 0, "OUTPUT": str(output), "MAGNITUDE": str(magnitude)})
     with rasterio.open(output) as change:
         values = change.read(1)
     assert set(np.unique(values)) <= {0, 1, 2} and (values == 2).any() and (values == 1).any()
-    assert 0 < result["CHANGED_PERCENT"] < 100
-    layer = QgsProject.instance().mapLayer(result["OUTPUT"]) if result["OUTPUT"] in QgsProject.instance().mapLayers() else None
-    layers = [candidate for candidate in QgsProject.instance().mapLayers().values() if candidate.source() == str(output)]
-    layer = layer or layers[0]
-    assert layer.renderer().type() == "paletted"
-    assert [entry.label for entry in layer.renderer().classes()] == ["unchanged", "changed"]
+    assert 0 < result["CHANGED_PERCENT"] < 100 and result["THRESHOLD_USED"] > 0
+    [change_layer], [magnitude_layer] = loaded_layers(output), loaded_layers(magnitude)
+    assert change_layer.name() == "Change bercy_imgs_1 → bercy_imgs_2"
+    assert magnitude_layer.name() == "Change bercy_imgs_1 → bercy_imgs_2 magnitude"
+    assert change_layer.renderer().type() == "paletted"
+    assert [entry.label for entry in change_layer.renderer().classes()] == ["unchanged", "changed"]
+    order = [node.layerId() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+    assert order.index(change_layer.id()) < order.index(magnitude_layer.id())
     QgsProject.instance().removeAllMapLayers()
 
 
-def test_batch_change_over_a_folder_of_dated_scenes(dinomc_provider, rgb_encoder, shared_data, tmp_path):
-    scenes = tmp_path / "scenes"
-    scenes.mkdir()
-    for path, date in zip(two_dates(shared_data, tmp_path), ("20161130", "20170829")):
-        path.rename(scenes / f"bercy_{date}.tif")
+def test_batch_change_over_a_folder_of_dated_scenes(dinomc_provider, rgb_encoder, bercy_scenes, tmp_path):
     out = tmp_path / "out"
-    result = run("dinomc:batchchange", {"SCENES": str(scenes), "MODEL": str(rgb_encoder), "METHOD": 0, "OUTPUT_FOLDER": str(out)})
+    parameters = {"SCENES": str(bercy_scenes), "MODEL": str(rgb_encoder), "METHOD": 0, "OUTPUT_FOLDER": str(out)}
+    result = run("dinomc:batchchange", parameters)
     assert result["PAIR_COUNT"] == 1
-    assert (out / "summary.csv").is_file() and Path(result["SUMMARY"]).is_file()
-    again = run("dinomc:batchchange", {"SCENES": str(scenes), "MODEL": str(rgb_encoder), "METHOD": 0, "OUTPUT_FOLDER": str(out)})
-    assert again["PAIR_COUNT"] == 1  # finished pairs are skipped, the summary still lists them
+    assert (out / "summary.csv").is_file() and result["SUMMARY"] == str(out / "summary.gpkg")
+    assert run("dinomc:batchchange", parameters)["PAIR_COUNT"] == 1  # finished pairs are skipped, still listed
 
 
-def training_polygons(landsat_path):
-    """A scratch (memory) layer with two classes drawn as squares inside the scene's valid area."""
-    with rasterio.open(landsat_path) as source:
-        transform = source.transform
-    layer = QgsVectorLayer(f"Polygon?crs=EPSG:32618&field=landcover:string", "drawn", "memory")
-    squares = {"dark": (300, 500), "bright": (420, 360)}
-    features = []
-    for label, (row, col) in squares.items():
-        x0, y0 = transform * (col, row)
-        x1, y1 = transform * (col + 60, row + 60)
-        feature = QgsFeature(layer.fields())
-        ring = [QgsPointXY(x0, y0), QgsPointXY(x1, y0), QgsPointXY(x1, y1), QgsPointXY(x0, y1)]
-        feature.setGeometry(QgsGeometry.fromPolygonXY([ring]))
-        feature.setAttribute("landcover", label)
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    return layer
-
-
-def test_train_from_drawn_polygons_then_classify(dinomc_provider, rgb_encoder, landsat, tmp_path):
-    model = tmp_path / "drawn.dinomc"
-    trained = run("dinomc:trainhead", {
-        "INPUT": str(landsat), "TRAINING": training_polygons(landsat), "CLASS_FIELD": "landcover",
-        "MODEL": str(rgb_encoder), "PROTOCOL": 0, "CHIP_SIZE": 32, "OUTPUT": str(model),
-    })
-    assert model.is_file() and model.with_suffix(".metrics.json").is_file()
-    assert 0.0 <= trained["VALIDATION_ACCURACY"] <= 1.0
-    classes = tmp_path / "classes.tif"
-    summary = tmp_path / "areas.csv"
-    result = run("dinomc:classify", {"INPUT": str(landsat), "MODEL": str(model), "OUTPUT": str(classes), "SUMMARY": str(summary)})
+def test_classify_gives_class_layers_named_after_the_input_with_class_colours(dinomc_provider, drawn_model, landsat, tmp_path):
+    classes, polygons, summary = tmp_path / "classes.tif", tmp_path / "classes.gpkg", tmp_path / "areas.csv"
+    result = run_and_load("dinomc:classify", {"INPUT": str(landsat), "MODEL": str(drawn_model), "OUTPUT": str(classes),
+                                              "POLYGONS": str(polygons), "SUMMARY": str(summary)})
     with rasterio.open(landsat) as source, rasterio.open(classes) as mapped:
         assert (mapped.crs, mapped.transform, mapped.shape) == (source.crs, source.transform, source.shape)
         values, valid = mapped.read(1), (source.read_masks() > 0).all(axis=0)  # a pixel missing any band is nodata
         assert set(np.unique(values[valid])) <= {0, 1}
         assert (values[~valid] == mapped.nodata).all()
-    assert set(result["CLASS_PERCENT"]) == {"bright", "dark"}
+        colours = mapped.colormap(1)
+    percent = json.loads(result["CLASS_PERCENT"])
+    assert set(percent) == {"bright", "dark"} and sum(percent.values()) == pytest.approx(100.0)
     assert summary.read_text().startswith("class_id,class_name")
+    [raster_layer], [polygon_layer] = loaded_layers(classes), loaded_layers(polygons)
+    assert raster_layer.name() == "RGB land cover (drawn)" and polygon_layer.name() == "RGB land cover (drawn) polygons"
+    names = {int(row["class_id"]): row["class_name"] for row in csv.DictReader(summary.open())}
+    palette = {entry.label: entry.color.getRgb()[:3] for entry in raster_layer.renderer().classes()}
+    assert palette == {name: colours[value][:3] for value, name in names.items()}  # the class raster's colour table
+    categories = {category.value(): category.symbol().color().getRgb()[:3] for category in polygon_layer.renderer().categories()}
+    assert polygon_layer.renderer().classAttribute() == "class_name" and categories == palette
+    geometries = [feature.geometry() for feature in polygon_layer.getFeatures()]
+    assert geometries and all(not geometry.isEmpty() and geometry.isGeosValid() for geometry in geometries)
+    again = run_and_load("dinomc:classify", {"INPUT": str(landsat), "MODEL": str(drawn_model), "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert loaded_layers(again["OUTPUT"])[0].name() == "RGB land cover (drawn) (2)"  # repeated runs are told apart
+    QgsProject.instance().removeAllMapLayers()
 
 
-def test_bad_input_is_one_processing_error_and_no_output(dinomc_provider, landsat, tmp_path):
+def test_bad_input_is_the_workers_one_sentence_and_no_output(dinomc_provider, landsat, tmp_path):
     not_a_model = tmp_path / "broken.dinomc"
     not_a_model.write_bytes(b"not a zip")
     output = tmp_path / "classes.tif"
     with pytest.raises(QgsProcessingException, match="not a readable dinomc model file"):
         run("dinomc:classify", {"INPUT": str(landsat), "MODEL": str(not_a_model), "OUTPUT": str(output)})
-    assert not output.exists()
-
-
-def test_cancel_leaves_no_output(dinomc_provider, rgb_encoder, landsat, tmp_path):
-    feedback = QgsProcessingFeedback()
-    feedback.cancel()
-    output = tmp_path / "embeddings.tif"
-    with pytest.raises(QgsProcessingException, match="cancelled"):
-        run("dinomc:embed", {"INPUT": str(landsat), "MODEL": str(rgb_encoder), "OUTPUT": str(output)}, feedback)
-    assert not list(tmp_path.iterdir())
-
-
-def test_missing_dependency_names_the_package(dinomc_provider, rgb_encoder, landsat, tmp_path, monkeypatch):
-    from dinomc_qgis.algorithms import base
-
-    monkeypatch.setattr(base, "missing_modules", lambda: ["timm"])
-    with pytest.raises(QgsProcessingException, match="needs the Python packages timm"):
-        run("dinomc:embed", {"INPUT": str(landsat), "MODEL": str(rgb_encoder), "OUTPUT": str(tmp_path / "e.tif")})
-
-
-QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
-
-
-@pytest.mark.skipif(not QGIS_PROCESS.exists(), reason="qgis_process.bin comes with Debian's qgis package")
-def test_qgis_process_runs_the_plugin(rgb_encoder, landsat, repo_root, tmp_path):
-    plugins = tmp_path / "plugins"
-    shutil.copytree(repo_root / "dinomc_qgis", plugins / "dinomc_qgis", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(repo_root / "metadata.txt", plugins / "dinomc_qgis" / "metadata.txt")
-    site_packages = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
-    env = {**os.environ, "QGIS_PLUGINPATH": str(plugins), "QGIS_CUSTOM_CONFIG_PATH": str(tmp_path / "profile"),
-           "PYTHONPATH": os.pathsep.join([str(site_packages), str(repo_root)]), "QT_QPA_PLATFORM": "offscreen",
-           "XDG_RUNTIME_DIR": str(tmp_path)}
-    subprocess.run([str(QGIS_PROCESS), "plugins", "enable", "dinomc_qgis"], env=env, check=True, capture_output=True, timeout=120)
-    output = tmp_path / "embeddings.tif"
-    completed = subprocess.run(
-        [str(QGIS_PROCESS), "--json", "run", "dinomc:embed", "--", f"INPUT={landsat}", f"MODEL={rgb_encoder}",
-         "COMPONENTS=2", f"OUTPUT={output}"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    report = json.loads(completed.stdout[completed.stdout.index("{"):])
-    assert report["results"]["OUTPUT"] == str(output)
-    with rasterio.open(output) as embedded:
-        assert embedded.count == 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.dinomc"]

@@ -1,0 +1,226 @@
+"""Fused per-pixel features: the pixel's own spectrum beside DINO-MC context brought to pixel resolution.
+
+Land cover and change are decided at a pixel by its spectrum (water, vegetation and bare soil differ in a few
+bands) and by its surroundings (a field, a street, a harbour), which the encoder sees. Maps made from encoder
+features alone are blurred to the patch scale; bands alone miss the context. Every pixel gets up to three groups:
+
+- ``bands``: the model's standardised bands;
+- ``indices``: normalised differences analysts use (NDVI, NDWI, MNDWI, NDBI), when the bands are there;
+- ``context``: encoder feature maps at several depths (CNN stages, ViT blocks), each projected onto its first
+  principal components at its own resolution, then upsampled bilinearly to pixels (projection and bilinear
+  upsampling are both linear, so projecting first is cheap and gives the same values).
+
+A ``FeatureScaler`` standardises every feature on training pixels and weights each group by one over the square
+root of its width, so that each group counts the same in a distance (k-NN, change magnitude) whatever its width.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dinomc_core.data.bands import canonical_band_name
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.projection import principal_components, project_maps
+from dinomc_core.errors import DinoMCError
+
+GROUPS = ("bands", "indices", "context")
+BAND_ROLES: dict[str, tuple[str, ...]] = {
+    "green": ("B03", "green"),
+    "red": ("B04", "red"),
+    "nir": ("B08", "B8A", "nir"),
+    "swir": ("B11", "swir", "swir1"),
+}
+"""Band names (canonical spelling) that play each role in the spectral indices, preferred first."""
+SPECTRAL_INDICES: dict[str, tuple[str, str]] = {
+    "ndvi": ("nir", "red"),
+    "ndwi": ("green", "nir"),
+    "mndwi": ("green", "swir"),
+    "ndbi": ("swir", "nir"),
+}
+"""Normalised differences ``(a - b) / (a + b)`` of reflectance: vegetation, open water (two forms), built-up."""
+CONTEXT_COMPONENTS = 8
+"""Principal components kept per encoder level: enough for land-cover context, small enough for pixel maps."""
+PROJECTION_ROWS = 20000
+"""Feature-map cells per level that the principal components are computed from."""
+
+
+def parse_groups(text: str, option: str = "the feature groups") -> tuple[str, ...]:
+    """Feature groups from ``"bands,indices,context"``; an unknown or empty list is an error."""
+    groups = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in groups if name not in GROUPS]
+    if unknown or not groups:
+        raise DinoMCError(f"{option} takes a comma-separated list from {', '.join(GROUPS)}, not {text!r}")
+    return groups
+
+
+def band_roles(band_names: Sequence[str]) -> dict[str, int]:
+    """Positions of the green, red, near-infrared and short-wave infrared bands that ``band_names`` contain."""
+    positions = {canonical_band_name(name).lower(): index for index, name in enumerate(band_names)}
+    roles = {}
+    for role, candidates in BAND_ROLES.items():
+        found = [positions[name.lower()] for name in candidates if name.lower() in positions]
+        if found:
+            roles[role] = found[0]
+    return roles
+
+
+def available_indices(band_names: Sequence[str]) -> tuple[str, ...]:
+    """The spectral indices whose two bands are among ``band_names``."""
+    roles = band_roles(band_names)
+    return tuple(name for name, pair in SPECTRAL_INDICES.items() if all(role in roles for role in pair))
+
+
+def default_context_levels(encoder: nn.Module) -> tuple[int, ...]:
+    """Encoder levels used as context: the last three CNN stages (strides 8 to 32), the last two ViT depths."""
+    count = len(encoder.pyramid_channels)
+    keep = 2 if encoder.is_vit else 3
+    return tuple(range(max(0, count - keep), count))
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Which groups a fused feature holds and how wide each is; stored in model files to rebuild the features."""
+
+    groups: tuple[str, ...]
+    band_count: int
+    indices: tuple[str, ...] = ()
+    levels: tuple[int, ...] = ()
+    level_channels: tuple[int, ...] = ()
+    components: int = CONTEXT_COMPONENTS
+
+    def __post_init__(self) -> None:
+        unknown = [group for group in self.groups if group not in GROUPS]
+        if unknown or not self.groups:
+            raise DinoMCError(f"unknown feature group(s) {', '.join(unknown) or '(none)'}; use {', '.join(GROUPS)}")
+
+    def group_sizes(self) -> dict[str, int]:
+        """Width of each group, in order."""
+        sizes = {"bands": self.band_count, "indices": len(self.indices), "context": self.components * len(self.levels)}
+        return {group: sizes[group] for group in self.groups if sizes[group] > 0}
+
+    @property
+    def dim(self) -> int:
+        return sum(self.group_sizes().values())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureLayout":
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+
+
+def fused_layout(
+    encoder: nn.Module | None, band_names: Sequence[str], groups: Sequence[str] = GROUPS,
+    components: int = CONTEXT_COMPONENTS,
+) -> FeatureLayout:
+    """The layout of ``groups`` for an encoder and its bands (indices only where the bands allow them)."""
+    use_context = "context" in groups and encoder is not None
+    levels = default_context_levels(encoder) if use_context else ()
+    channels = tuple(encoder.pyramid_channels[level] for level in levels) if use_context else ()
+    indices = available_indices(band_names) if "indices" in groups else ()
+    chosen = tuple(group for group in groups if group != "indices" or indices)
+    return FeatureLayout(chosen, len(band_names), indices, levels, channels, components)
+
+
+class FeatureScaler(nn.Module):
+    """``(features - mean) * scale``: per-feature standardisation times a per-group weight of 1/sqrt(width)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def fit(self, features: torch.Tensor, group_sizes: Sequence[int]) -> None:
+        """Statistics of training features ``(M, D)``; near-constant features get a floor instead of a blow-up."""
+        features = features.double()
+        std = features.std(dim=0).nan_to_num(1.0)
+        std = std.clamp_min(1e-3 * float(std.mean()) + 1e-8)
+        weights = torch.cat([torch.full((size,), size ** -0.5, dtype=torch.float64) for size in group_sizes])
+        self.mean.copy_(features.mean(dim=0).float())
+        self.scale.copy_((weights / std).float())
+
+    def forward(self, features: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """Scale along ``dim`` (the feature axis: -1 for ``(M, D)``, 1 for maps ``(N, D, H, W)``)."""
+        shape = [1] * features.ndim
+        shape[dim] = -1
+        return (features - self.mean.view(shape)) * self.scale.view(shape)
+
+
+class FeatureFusion(nn.Module):
+    """Computes a ``FeatureLayout`` at pixel resolution from normalised tiles and the encoder's feature maps."""
+
+    def __init__(self, layout: FeatureLayout, normalization: Normalization, band_names: Sequence[str]) -> None:
+        super().__init__()
+        self.layout = layout
+        self.register_buffer("reflectance_std", torch.tensor(normalization.std, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("reflectance_mean", torch.tensor(normalization.mean, dtype=torch.float32).view(-1, 1, 1))
+        roles = band_roles(band_names)
+        self.index_bands = [(roles[first], roles[second]) for first, second in
+                            (SPECTRAL_INDICES[name] for name in layout.indices)]
+        for position, channels in enumerate(layout.level_channels):
+            self.register_buffer(f"level{position}_mean", torch.zeros(channels))
+            self.register_buffer(f"level{position}_components", torch.zeros(layout.components, channels))
+        self.scaler = FeatureScaler(layout.dim)
+
+    @property
+    def uses_encoder(self) -> bool:
+        return bool(self.layout.levels)
+
+    def encoder_levels(self, encoder: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+        """The raw encoder maps of the layout's levels; the input is reflected up to a whole number of ViT patches."""
+        if not self.uses_encoder:
+            return []
+        multiple = encoder.patch_size if encoder.is_vit else 1
+        pad_bottom, pad_right = -x.shape[-2] % multiple, -x.shape[-1] % multiple
+        if pad_bottom or pad_right:
+            x = F.pad(x, (0, pad_right, 0, pad_bottom), mode="reflect")
+        pyramid = encoder.forward_pyramid(x)
+        return [pyramid[level].float() for level in self.layout.levels]
+
+    def fit_projection(self, level_batches: Iterable[Sequence[torch.Tensor]], seed: int = 0) -> None:
+        """Principal components of each context level, from batches of raw encoder maps (``encoder_levels``):
+        at most ``PROJECTION_ROWS`` feature-map cells per level, drawn at random."""
+        cells: list[list[torch.Tensor]] = [[] for _ in self.layout.levels]
+        for levels in level_batches:
+            for position, level in enumerate(levels):
+                cells[position].append(level.float().permute(0, 2, 3, 1).reshape(-1, level.shape[1]).cpu())
+        generator = torch.Generator().manual_seed(seed)
+        for position, parts in enumerate(cells):
+            rows = torch.cat(parts)
+            rows = rows[torch.randperm(len(rows), generator=generator)[:PROJECTION_ROWS]]
+            projection = principal_components(rows, self.layout.components)
+            getattr(self, f"level{position}_mean").copy_(projection.mean)
+            getattr(self, f"level{position}_components").copy_(projection.components)
+
+    def raw(self, x: torch.Tensor, levels: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Unscaled fused features ``(N, D, H, W)`` of normalised tiles ``x`` and their encoder ``levels``."""
+        parts = []
+        if "bands" in self.layout.groups:
+            parts.append(x.float())
+        if self.index_bands:
+            reflectance = x.float() * self.reflectance_std + self.reflectance_mean
+            parts.append(torch.stack([normalised_difference(reflectance[:, a], reflectance[:, b])
+                                      for a, b in self.index_bands], dim=1))
+        size = x.shape[-2:]
+        for position, level in enumerate(levels):
+            projected = project_maps(level, getattr(self, f"level{position}_mean"),
+                                     getattr(self, f"level{position}_components"))
+            parts.append(F.interpolate(projected, size=size, mode="bilinear", align_corners=False)
+                         if projected.shape[-2:] != size else projected)
+        return torch.cat(parts, dim=1)
+
+    def forward(self, x: torch.Tensor, levels: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Scaled fused features ``(N, D, H, W)``."""
+        return self.scaler(self.raw(x, levels), dim=1)
+
+
+def normalised_difference(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """``(a - b) / (a + b)`` clipped to [-1, 1]; 0 where both are (near) zero."""
+    total = first + second
+    safe = torch.where(total.abs() < 1e-6, torch.ones_like(total), total)
+    return torch.where(total.abs() < 1e-6, torch.zeros_like(total), (first - second) / safe).clamp(-1.0, 1.0)

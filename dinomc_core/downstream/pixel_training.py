@@ -1,0 +1,179 @@
+"""Per-pixel heads on fused features: fit the context projection, extract the labelled pixels' features, train,
+select on held-out shapes and refit on every labelled pixel.
+
+Heads: logistic regression (a linear layer), a small MLP and DINO's weighted k-NN. ``auto`` keeps the one with the
+best balanced accuracy on the held-out shapes (ties go to the simpler head), then trains it again on all labelled
+pixels, since with a handful of polygons every one counts; the reported metrics are the held-out ones.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.data.pixel_samples import PixelSamples
+from dinomc_core.downstream.knn import build_knn_head
+from dinomc_core.downstream.linear import train_probe
+from dinomc_core.downstream.metrics import classification_metrics
+from dinomc_core.downstream.pixel_features import FeatureFusion
+from dinomc_core.downstream.runtime import Runtime, evaluation_mode
+from dinomc_core.downstream.task_model import LinearHead, MlpHead
+from dinomc_core.errors import DinoMCError
+from dinomc_core.progress import Progress, SilentProgress, check_cancelled
+
+HEADS = ("logistic", "mlp", "knn")
+HEAD_CHOICES = ("auto",) + HEADS
+PIXEL_BATCH = 1024
+IMAGE_BATCH = 8
+PROJECTION_IMAGES = 32
+"""Images (windows or chips) whose encoder maps fit the context projection."""
+KNN_BANK = 4096
+"""Training pixels a k-NN head keeps (balanced): bounds the cost of a map."""
+
+
+@dataclass(frozen=True)
+class PixelHeadOptions:
+    """Which head (``auto`` picks on held-out shapes) and how it trains."""
+
+    head: str = "auto"
+    epochs: int = 60
+    lr: float = 1e-2
+    knn_k: int = 20
+    knn_temperature: float = 0.07
+    seed: int = 0
+
+
+def images_in_batches(samples: PixelSamples, indices: list[int], bands: list[int], normalization: Normalization
+                      ) -> Iterator[tuple[list[int], torch.Tensor, np.ndarray]]:
+    """Normalised images ``(N, C, h, w)`` of the model's bands, with validity, batched by equal size."""
+    by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray, np.ndarray]]] = defaultdict(list)
+    for index in indices:
+        raw, valid = samples.read_image(index)
+        if raw.shape[0] <= max(bands):
+            raise DinoMCError(f"an image has {raw.shape[0]} bands but band {max(bands) + 1} is needed")
+        normalised = normalization.apply(raw[bands].astype(np.float32))
+        normalised[:, ~valid] = 0.0
+        by_shape[normalised.shape[-2:]].append((index, normalised, valid))
+        if len(by_shape[normalised.shape[-2:]]) == IMAGE_BATCH:
+            yield _stack(by_shape.pop(normalised.shape[-2:]))
+    for group in by_shape.values():
+        yield _stack(group)
+
+
+def _stack(group: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[list[int], torch.Tensor, np.ndarray]:
+    indices, arrays, valid = zip(*group)
+    return list(indices), torch.from_numpy(np.stack(arrays)), np.stack(valid)
+
+
+def fit_context_projection(fusion: FeatureFusion, encoder: nn.Module, samples: PixelSamples, bands: list[int],
+                           normalization: Normalization, runtime: Runtime) -> None:
+    """Principal components of each context level, from the encoder's maps of up to 32 of the images."""
+    if not fusion.uses_encoder:
+        return
+    chosen = np.unique(np.linspace(0, samples.images - 1, min(PROJECTION_IMAGES, samples.images)).round().astype(int))
+
+    def level_batches() -> Iterator[list[torch.Tensor]]:
+        for _, x, _ in images_in_batches(samples, chosen.tolist(), bands, normalization):
+            with runtime.autocast():
+                yield fusion.encoder_levels(encoder, x.to(runtime.device))
+
+    with evaluation_mode(encoder):
+        fusion.fit_projection(level_batches())
+
+
+def pixel_features(fusion: FeatureFusion, encoder: nn.Module, samples: PixelSamples, bands: list[int],
+                   normalization: Normalization, runtime: Runtime, progress: Progress | None = None
+                   ) -> tuple[torch.Tensor, np.ndarray]:
+    """Unscaled fused features ``(M, D)`` of every sampled pixel, and whether each pixel was valid (not nodata)."""
+    progress = progress or SilentProgress()
+    features = torch.zeros(len(samples), fusion.layout.dim)
+    valid = np.zeros(len(samples), dtype=bool)
+    members = defaultdict(list)
+    for position, image in enumerate(samples.image):
+        members[int(image)].append(position)
+    progress.set_total(samples.images, "pixel features")
+    with evaluation_mode(encoder):
+        for indices, x, validity in images_in_batches(samples, sorted(members), bands, normalization):
+            x = x.to(runtime.device)
+            with runtime.autocast():
+                maps = fusion.raw(x, fusion.encoder_levels(encoder, x)).float().cpu()
+            for slot, image in enumerate(indices):
+                positions = np.asarray(members[image])
+                rows, cols = samples.row[positions], samples.col[positions]
+                features[positions] = maps[slot][:, rows, cols].T
+                valid[positions] = validity[slot][rows, cols]
+            progress.advance(len(indices))
+            check_cancelled(progress)
+    return features, valid
+
+
+def balanced_accuracy(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> float:
+    """Mean recall over the classes present: an accuracy that a large class cannot dominate."""
+    predictions = logits.argmax(dim=1)
+    recalls = [float((predictions[targets == index] == index).float().mean())
+               for index in range(num_classes) if bool((targets == index).any())]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def train_one_head(name: str, train_features: torch.Tensor, train_targets: torch.Tensor, val_features: torch.Tensor,
+                   val_targets: torch.Tensor, num_classes: int, options: PixelHeadOptions) -> nn.Module:
+    """A head of type ``name`` trained on scaled fused features (probes keep their best validation epoch)."""
+    torch.manual_seed(options.seed)
+    if name == "knn":
+        bank = balanced_indices(train_targets, num_classes, KNN_BANK, options.seed)
+        k = min(options.knn_k, len(bank))
+        return build_knn_head(train_features[bank], train_targets[bank], num_classes, False, k, options.knn_temperature)
+    dim = train_features.shape[1]
+    head = LinearHead(dim, num_classes) if name == "logistic" else MlpHead(dim, num_classes)
+    head, _ = train_probe(head, train_features, train_targets, val_features, val_targets, False, epochs=options.epochs,
+                          lr=options.lr, batch_size=PIXEL_BATCH, seed=options.seed)
+    return head
+
+
+def balanced_indices(targets: torch.Tensor, num_classes: int, total: int, seed: int) -> torch.Tensor:
+    """At most ``total`` indices, split evenly between the classes, drawn at random."""
+    generator = torch.Generator().manual_seed(seed)
+    per_class = max(1, total // num_classes)
+    chosen = []
+    for index in range(num_classes):
+        members = torch.nonzero(targets == index).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return torch.cat(chosen)
+
+
+def predict_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """Logits of a head over many pixels, in chunks."""
+    with torch.no_grad():
+        return torch.cat([head.eval()(chunk) for chunk in features.split(PIXEL_BATCH * 8)])
+
+
+def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, is_val: torch.Tensor, classes: list[str],
+                        options: PixelHeadOptions, progress: Progress | None = None) -> tuple[str, nn.Module, dict]:
+    """Train the candidate heads, keep the best on held-out pixels, refit it on all; returns its name, the head and
+    the held-out metrics (``heads``: balanced accuracy of every candidate)."""
+    progress = progress or SilentProgress()
+    if options.head not in HEAD_CHOICES:
+        raise DinoMCError(f"unknown pixel head {options.head!r}; use one of {', '.join(HEAD_CHOICES)}")
+    train, val = ~is_val, is_val
+    if not bool(val.any()):
+        raise DinoMCError("no labelled pixel is left for validation; draw two or more shapes per class")
+    num_classes = len(classes)
+    candidates = HEADS if options.head == "auto" else (options.head,)
+    scores, logits = {}, {}
+    for name in candidates:
+        progress.log(f"training a {name} head on {int(train.sum())} pixels")
+        head = train_one_head(name, features[train], targets[train], features[val], targets[val], num_classes, options)
+        logits[name] = predict_logits(head, features[val])
+        scores[name] = balanced_accuracy(logits[name], targets[val], num_classes)
+    chosen = max(candidates, key=lambda name: (round(scores[name], 3), -candidates.index(name)))
+    metrics = classification_metrics(targets[val].numpy(), logits[chosen].argmax(dim=1).numpy(), classes)
+    metrics.update({"balanced_accuracy": scores[chosen], "heads": scores, "head": chosen})
+    progress.log(f"held-out balanced accuracy: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+                 + f"; keeping {chosen}, refitted on all labelled pixels")
+    final = train_one_head(chosen, features, targets, features, targets, num_classes, options)
+    return chosen, final, metrics

@@ -1,0 +1,121 @@
+"""Label-free change as deep change vector analysis: distances between the two dates' fused per-pixel features.
+
+Classic change vector analysis measures, at each pixel, how far the standardised spectrum moved between two dates.
+Here the vector also holds spectral indices and DINO-MC context (``dinomc_core.downstream.pixel_features``), so a
+pixel changes when its spectrum or its surroundings changed. Each date is standardised robustly on the scene
+(median and scaled median absolute deviation per feature), which removes illumination and season offsets as
+classic CVA's per-date standardisation does, without letting the changed pixels set the scale. Each feature group
+gives a distance per pixel, divided by its median over the scene, and the magnitude is the mean of the groups'
+distances: every group counts the same, whatever its width, and about 1 is an ordinary, unchanged pixel.
+
+The statistics come from tiles spread evenly over the scene, read through the same reader and encoder as the map.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.pixel_features import GROUPS, FeatureFusion, fused_layout
+from dinomc_core.errors import DinoMCError
+from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader
+
+STATISTICS_TILES = 16
+"""Tiles, evenly spread over the scene, that the projection, the robust statistics and the group scales come from."""
+STATISTICS_PIXELS = 4096
+"""Valid pixels per tile kept for the statistics."""
+STATISTICS_BATCH = 4
+"""Tiles computed at once while fitting (bounds memory)."""
+MAD_TO_STD = 1.4826
+"""Scales a median absolute deviation to a standard deviation for Gaussian data."""
+
+
+class DeepChangeVectors(TilePredictor):
+    """Change magnitude of stacked two-date tiles ``(N, 2C, T, T)``: the mean over feature groups of the scaled
+    distance between the dates' robustly standardised fused features, at pixel resolution."""
+
+    default_tile = 256
+
+    def __init__(self, encoder: nn.Module, fusion: FeatureFusion) -> None:
+        super().__init__()
+        self.encoder, self.fusion = encoder, fusion
+        self.channels = 1
+        self.multiple = encoder.patch_size
+        self.context = 2 * encoder.patch_size if fusion.uses_encoder else 0
+        dim = fusion.layout.dim
+        self.register_buffer("centre", torch.zeros(2, dim))
+        self.register_buffer("spread", torch.ones(2, dim))
+        self.register_buffer("group_scale", torch.ones(len(fusion.layout.group_sizes())))
+
+    def date_features(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unscaled fused features ``(N, D, T, T)`` of the before and after halves of the tiles."""
+        before, after = tiles.chunk(2, dim=1)
+        both = torch.cat([before, after])
+        features = self.fusion.raw(both, self.fusion.encoder_levels(self.encoder, both)).float()
+        return features.chunk(2)
+
+    def group_distances(self, before: torch.Tensor, after: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        """Per group, the root-mean-square difference of the robustly standardised features: ``(N, G, ...)``."""
+        shape = [1] * before.ndim
+        shape[dim] = -1
+        standardised = [(features - self.centre[date].view(shape)) / self.spread[date].view(shape)
+                        for date, features in enumerate((before, after))]
+        squared = (standardised[1] - standardised[0]).square()
+        parts = squared.split(list(self.fusion.layout.group_sizes().values()), dim=dim)
+        return torch.stack([part.mean(dim=dim).sqrt() for part in parts], dim=dim)
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        before, after = self.date_features(tiles)
+        distances = self.group_distances(before, after) / self.group_scale.view(1, -1, 1, 1)
+        return distances.mean(dim=1, keepdim=True)
+
+
+def deep_change_vectors(encoder: nn.Module, reader: TileReader, normalization: Normalization, bands: Sequence[str],
+                        options: EngineOptions, groups: Sequence[str] = GROUPS) -> DeepChangeVectors:
+    """A ``DeepChangeVectors`` with its projection, per-date robust statistics and group scales fitted on the scene."""
+    layout = fused_layout(encoder, bands, groups)
+    predictor = DeepChangeVectors(encoder, FeatureFusion(layout, normalization, bands)).eval()
+    tiles, keep = statistics_tiles(reader, predictor, options)
+    chunks = list(zip(tiles.split(STATISTICS_BATCH), keep.split(STATISTICS_BATCH)))
+    with torch.inference_mode():
+        if predictor.fusion.uses_encoder:
+            predictor.fusion.fit_projection(
+                predictor.fusion.encoder_levels(encoder, torch.cat(chunk.chunk(2, dim=1))) for chunk, _ in chunks
+            )
+        pairs = [[features.permute(0, 2, 3, 1)[mask] for features in predictor.date_features(chunk)]
+                 for chunk, mask in chunks]
+        before, after = (torch.cat(dates) for dates in zip(*pairs))
+        for date, features in enumerate((before, after)):
+            median = features.median(dim=0).values
+            spread = (features - median).abs().median(dim=0).values * MAD_TO_STD
+            predictor.centre[date] = median
+            predictor.spread[date] = spread.clamp_min(1e-3 * float(spread.mean()) + 1e-6)
+        distances = predictor.group_distances(before, after, dim=-1)
+        predictor.group_scale.copy_(distances.median(dim=0).values.clamp_min(1e-6))
+    return predictor
+
+
+def statistics_tiles(reader: TileReader, predictor: TilePredictor, options: EngineOptions
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to 16 tiles spread over the scene ``(N, 2C, T, T)`` and a mask ``(N, T, T)`` of a random share of their
+    valid pixels (at most 4096 per tile)."""
+    grid = options.grid(reader.height, reader.width, predictor)
+    windows = [window for _, _, window in grid.windows()]
+    chosen = np.unique(np.linspace(0, len(windows) - 1, min(STATISTICS_TILES, len(windows))).round().astype(int))
+    rng = np.random.default_rng(0)
+    tiles, masks = [], []
+    for index in chosen:
+        tile = reader.read(windows[index])
+        if not tile.valid.any():
+            continue
+        keep = np.zeros(tile.valid.size, dtype=bool)
+        positions = np.flatnonzero(tile.valid)
+        keep[rng.choice(positions, size=min(STATISTICS_PIXELS, len(positions)), replace=False)] = True
+        tiles.append(tile.data)
+        masks.append(keep.reshape(tile.valid.shape))
+    if not tiles:
+        raise DinoMCError("the two images have no valid pixel in common, so no change can be measured")
+    return torch.from_numpy(np.stack(tiles)), torch.from_numpy(np.stack(masks))

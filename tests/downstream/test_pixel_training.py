@@ -1,0 +1,49 @@
+"""Per-pixel heads: selection on held-out pixels, refit on all, balanced accuracy."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dinomc_core.downstream.pixel_training import PixelHeadOptions, balanced_accuracy, select_and_fit_head
+from dinomc_core.errors import DinoMCError
+
+
+def blobs(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three classes: two linearly separable, the third a ring around the first (needs a non-linear head)."""
+    generator = torch.Generator().manual_seed(seed)
+    angle = torch.rand(count, generator=generator) * 6.283
+    centre = torch.randn(count, 2, generator=generator) * 0.3
+    ring = torch.stack([angle.cos(), angle.sin()], 1) * 2.0 + torch.randn(count, 2, generator=generator) * 0.1
+    far = torch.randn(count, 2, generator=generator) * 0.3 + torch.tensor([6.0, 0.0])
+    return torch.cat([centre, ring, far]), torch.arange(3).repeat_interleave(count)
+
+
+def test_auto_keeps_a_head_that_handles_the_ring_and_reports_every_candidate():
+    features, targets = blobs(300, 0)
+    is_val = torch.zeros(len(targets), dtype=torch.bool)
+    is_val[::4] = True
+    name, head, metrics = select_and_fit_head(features, targets, is_val, ["centre", "ring", "far"],
+                                              PixelHeadOptions(epochs=40))
+    assert set(metrics["heads"]) == {"logistic", "mlp", "knn"} and name in ("mlp", "knn")
+    assert metrics["heads"]["logistic"] < 0.8 < metrics["balanced_accuracy"]
+    test_features, test_targets = blobs(200, 1)
+    with torch.no_grad():
+        assert balanced_accuracy(head(test_features), test_targets, 3) > 0.9
+
+
+def test_one_head_on_request_and_errors():
+    features, targets = blobs(100, 0)
+    is_val = torch.zeros(len(targets), dtype=torch.bool)
+    is_val[::3] = True
+    name, _, metrics = select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="knn"))
+    assert name == "knn" and list(metrics["heads"]) == ["knn"]
+    with pytest.raises(DinoMCError, match="unknown pixel head"):
+        select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="forest"))
+    with pytest.raises(DinoMCError, match="no labelled pixel is left for validation"):
+        select_and_fit_head(features, targets, torch.zeros_like(is_val), ["a", "b", "c"], PixelHeadOptions())
+
+
+def test_balanced_accuracy_is_not_dominated_by_a_large_class():
+    logits = torch.tensor([[1.0, 0.0]] * 10)
+    targets = torch.tensor([0] * 9 + [1])
+    assert balanced_accuracy(logits, targets, 2) == pytest.approx(0.5)
