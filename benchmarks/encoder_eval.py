@@ -7,6 +7,9 @@ references, the script reports:
 * **k-NN**: DINO's weighted vote (k = 20, T = 0.07) on the L2-normalised chip features (the project's head);
 * **linear probe**: the project's logistic regression on standardised features (AdamW, 100 epochs); the epoch is
   chosen on the training chips' accuracy, never on the held-out fold;
+* **fused**: the first encoder's chip feature followed by each band's mean and standard deviation over the chip
+  (the fused chip feature of ``dinomc_core.downstream.features``), standardised with the training fold's
+  statistics for k-NN;
 * **random encoder**: the first encoder's architecture, bands and normalisation with random weights (seed 0);
 * **band statistics**: per-band mean and standard deviation of each chip (in the encoder's bands), standardised
   with the training fold's statistics, in the same two heads.
@@ -100,9 +103,13 @@ def chip_tensors(chips: ChipSet, metadata: ModelMetadata) -> ChipTensors:
     return ChipTensors(chips, bands, Normalization.from_dict(metadata.normalization))
 
 
-def encoder_features(encoder: torch.nn.Module, chips: ChipSet) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chip features (mean of the dense features) of every chip."""
-    return extract_features(encoder, chip_tensors(chips, encoder.metadata), setup_runtime("cpu"))
+def encoder_features(
+    encoder: torch.nn.Module, chips: ChipSet, with_band_statistics: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chip features of every chip: the mean of the dense features, optionally followed by each normalised band's
+    mean and standard deviation over the chip (the fused chip feature of ``dinomc_core.downstream.features``)."""
+    dataset = chip_tensors(chips, encoder.metadata)
+    return extract_features(encoder, dataset, setup_runtime("cpu"), with_band_statistics=with_band_statistics)
 
 
 def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
@@ -113,34 +120,26 @@ def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
     return backbone.eval()
 
 
-def band_statistics(chips: ChipSet, metadata: ModelMetadata) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-band mean and standard deviation of every normalised chip, ``(N, 2 x bands)``."""
-    dataset = chip_tensors(chips, metadata)
-    rows, targets = [], []
-    for index in range(len(dataset)):
-        x, target = dataset[index]
-        rows.append(torch.cat([x.mean(dim=(-2, -1)), x.std(dim=(-2, -1))]))
-        targets.append(target)
-    return torch.stack(rows), torch.stack(targets)
-
-
 def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list[dict]:
-    """One result row per encoder, then the random twin of the first and the band statistics."""
+    """One result row per encoder, then for the first: its fused feature (with the band statistics), its random
+    twin, and the band statistics alone."""
     chips = load_eurosat(data)
     classes = len(chips.classes)
+
+    def row(name: str, kind: str, features: torch.Tensor, targets: torch.Tensor, standardise: bool) -> dict:
+        return {"name": name, "kind": kind, **cross_validate(features, targets, classes, folds, repeats, standardise)}
+
     rows = []
     for path in encoders:
-        encoder = load_model(path)
-        features, targets = encoder_features(encoder, chips)
-        rows.append({"name": str(path), "kind": "encoder", "arch": encoder.metadata.arch,
-                     **cross_validate(features, targets, classes, folds, repeats, standardise_for_knn=False)})
-    reference = load_model(encoders[0]).metadata
-    features, targets = encoder_features(random_twin(reference), chips)
-    rows.append({"name": f"random {reference.arch}", "kind": "random", "arch": reference.arch,
-                 **cross_validate(features, targets, classes, folds, repeats, standardise_for_knn=False)})
-    features, targets = band_statistics(chips, reference)
-    rows.append({"name": f"band mean and std ({len(reference.bands)} bands)", "kind": "band_statistics", "arch": "",
-                 **cross_validate(features, targets, classes, folds, repeats, standardise_for_knn=True)})
+        rows.append(row(str(path), "encoder", *encoder_features(load_model(path), chips), standardise=False))
+    first = load_model(encoders[0])
+    fused, targets = encoder_features(first, chips, with_band_statistics=True)
+    rows.append(row(f"{encoders[0]} + band mean and std", "fused", fused, targets, standardise=True))
+    rows.append(row(f"random {first.metadata.arch}", "random", *encoder_features(random_twin(first.metadata), chips),
+                    standardise=False))
+    band_statistics = fused[:, first.feature_dim:]
+    rows.append(row(f"band mean and std ({len(first.metadata.bands)} bands)", "band_statistics", band_statistics,
+                    targets, standardise=True))
     return rows
 
 
@@ -159,6 +158,14 @@ def markdown_table(rows: list[dict], chips: int, folds: int, repeats: int) -> st
     return "\n".join(lines) + "\n"
 
 
+def short_label(row: dict) -> str:
+    """A bar's label: the run folder (or shipped name) of an encoder, the kind of a reference."""
+    if row["kind"] == "encoder":
+        path = Path(row["name"])
+        return path.parent.name or path.stem
+    return {"fused": "first + band\nmean and std", "band_statistics": "band mean\nand std"}.get(row["kind"], row["name"])
+
+
 def draw_figure(rows: list[dict], path: Path) -> None:
     """Grouped bars (k-NN, linear probe) with the spread over shuffles, one group per row."""
     from dinomc_core.plotting import Figure
@@ -169,8 +176,7 @@ def draw_figure(rows: list[dict], path: Path) -> None:
     for offset, protocol, label in ((-0.2, "knn", "k-NN"), (0.2, "linear", "linear probe")):
         axes.bar(positions + offset, [row[protocol]["mean"] for row in rows], 0.4, label=label,
                  yerr=[row[protocol]["std"] for row in rows], capsize=3)
-    axes.set_xticks(positions, ["/".join(Path(row["name"]).parts[-2:]) for row in rows],
-                    fontsize=8)
+    axes.set_xticks(positions, [short_label(row) for row in rows], fontsize=8)
     axes.set_ylabel("EuroSAT CV accuracy (%)")
     axes.set_ylim(0, 100)
     axes.legend()
@@ -182,10 +188,11 @@ def draw_figure(rows: list[dict], path: Path) -> None:
 
 def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> dict:
     """The first encoder's cross-validated accuracies and the references', as flat provenance entries."""
-    prefix = {"encoder": "", "random": "random_encoder_", "band_statistics": "band_statistics_"}
+    prefix = {"encoder": "", "fused": "with_band_statistics_", "random": "random_encoder_",
+              "band_statistics": "band_statistics_"}
     facts: dict = {"protocol": f"EuroSAT {chips} chips, {folds}-fold stratified CV x {repeats}, accuracy %; k-NN "
                                "k=20 T=0.07, linear probe on standardised features"}
-    for row in [rows[0], *rows[-2:]]:
+    for row in [rows[0], *rows[-3:]]:
         for protocol in ("knn", "linear"):
             facts[f"{prefix[row['kind']]}eurosat_cv_{protocol}"] = round(row[protocol]["mean"], 1)
     return {"validation": facts}

@@ -30,9 +30,10 @@ $PY -m dinomc_core.pretrain --config configs/sentinel2_encoder.yaml --data "$OSC
 pretrained=$(date +%s)
 cp "$WORK/encoder/loss.png" docs/figures/sentinel2_encoder_loss.png
 
-echo "== 2/4 cross-validated EuroSAT evaluation against a random encoder and band statistics"
+echo "== 2/4 cross-validated EuroSAT evaluation against a random encoder and band statistics, and fused with them"
 $PY benchmarks/encoder_eval.py "$WORK/encoder/encoder.dinomc" --data "$DATA/eurosat_ms" \
-    --json "$WORK/encoder_eval.json" --markdown docs/sentinel2_encoder_eval.md --provenance "$WORK/validation.json"
+    --json "$WORK/encoder_eval.json" --markdown docs/sentinel2_encoder_eval.md --provenance "$WORK/validation.json" \
+    --figure docs/figures/sentinel2_encoder_eval.png
 
 echo "== 3/4 ship sentinel2-encoder (half precision)"
 $PY -m dinomc_core.models ship "$WORK/encoder/encoder.dinomc" sentinel2-encoder --provenance "$WORK/validation.json" \

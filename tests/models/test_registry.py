@@ -76,3 +76,15 @@ def test_the_shipped_models_load_by_name_fit_the_budget_and_record_their_validat
     assert all(tensor.dtype == torch.float32 for tensor in encoder.state_dict().values() if tensor.is_floating_point())
     validation = encoder.metadata.provenance["validation"]
     assert {"eurosat_cv_knn", "random_encoder_eurosat_cv_knn", "band_statistics_eurosat_cv_linear"} <= set(validation)
+
+
+def test_the_finetune_cli_takes_the_shipped_encoder_by_name(shared_data, tmp_path):
+    from dinomc_core.errors import run_cli
+    from dinomc_core.finetune import main as finetune
+
+    out = tmp_path / "knn"
+    argv = ["classify", "--encoder", "sentinel2-encoder", "--data", str(shared_data / "eurosat_ms"), "--format",
+            "eurosat", "--protocol", "knn", "--out", str(out), "--device", "cpu", "--quiet"]
+    assert run_cli(finetune, argv) == 0
+    assert read_metadata(out / "model.dinomc").provenance["finetune"]["encoder_file"] == "sentinel2-encoder"
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0.1  # above chance (10 classes)
