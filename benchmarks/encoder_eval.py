@@ -20,7 +20,6 @@ references, the script reports:
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def cross_validate(
 
 def chip_tensors(chips: ChipSet, metadata: ModelMetadata) -> ChipTensors:
     """Every chip in the encoder's bands and normalisation."""
-    bands = match_bands(chips.band_names, True, metadata.bands)
+    bands = match_bands(chips.band_names, chips.names_known, metadata.bands)
     return ChipTensors(chips, bands, Normalization.from_dict(metadata.normalization))
 
 
@@ -200,7 +199,6 @@ def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    random.seed(RANDOM_SEED)
     rows = evaluate(args.encoders, args.data, args.folds, args.repeats)
     chips = len(load_eurosat(args.data))
     table = markdown_table(rows, chips, args.folds, args.repeats)
