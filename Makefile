@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	PY=$(PY) bash scripts/demo.sh demo_output
 
-# Rebuild the shipped models (dinomc_core/models/shipped/) from ../shared/data: about an hour on 2 CPU cores; never in CI.
+# Rebuild the shipped models (dinomc_core/models/shipped/) from ../shared/data: 4 minutes on 2 idle CPU cores for the
+# encoder (about 10 when the cores are shared); log and figures in docs/. Never in CI.
 default-models: setup
 	PY=$(PY) bash scripts/default_models.sh
 
