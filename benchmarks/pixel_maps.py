@@ -15,6 +15,8 @@
    Pooled F1 over all pixels of all cities, and the mean per-city AUC of the magnitude.
 
     python benchmarks/pixel_maps.py --encoder ENCODER.dinomc --work runs/pixel_maps [--doc docs/results.md]
+
+With ``--doc``, the table replaces what stands between ``<!-- pixelmaps:begin -->`` and ``<!-- pixelmaps:end -->``.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from dinomc_core.data.eurosat import load_eurosat
 from dinomc_core.data.oscd import list_cities, read_city
 from dinomc_core.downstream.baselines import GaussianMaximumLikelihood, change_vector_magnitude, otsu_threshold
 from dinomc_core.errors import run_cli
+from results_real import fill_between_markers
 
 CHIP = 64
 GRID_COLUMNS = 10
@@ -46,6 +49,8 @@ WATER_CLASSES = ("SeaLake", "River")
 """Open water, and the class left out of the water task (mostly land around a thin river)."""
 OSCD_IMAGES = "oscd/Onera Satellite Change Detection dataset - Images"
 VARIANTS = {"bands only": "bands,indices", "DINO-MC context only": "context", "fused": "bands,indices,context"}
+CHANGE_VARIANTS = {"bands only": "bands", "DINO-MC context only": "context", "fused": "bands,context"}
+TASKS = ("landcover", "water", "change")
 TRANSFORM = from_origin(500000, 5400000, 10, 10)
 
 
@@ -55,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("runs/pixel_maps"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-change", action="store_true")
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated from {', '.join(TASKS)}; results "
+                        "of the others are kept from an earlier run's results.json in --work")
+    parser.add_argument("--doc", type=Path, help="markdown file to write the table into (e.g. docs/results.md)")
     return parser
 
 
@@ -216,7 +223,7 @@ def change(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         predicted = magnitude >= otsu_threshold(magnitude)
         add_city(results, pooled, "change vector analysis + Otsu", predicted.ravel(), magnitude.ravel(), target)
         folder = args.data / OSCD_IMAGES / city.name
-        for name, groups in VARIANTS.items():
+        for name, groups in CHANGE_VARIANTS.items():
             out = args.work / f"change_{groups.replace(',', '_')}" / city.name
             out.mkdir(parents=True, exist_ok=True)
             cli("dinomc_core.change", "--model", str(args.encoder), "--method", "embedding", "--features", groups,
@@ -246,9 +253,9 @@ def f1(counts: np.ndarray) -> float:
 
 def table(results: dict) -> str:
     lines = ["| task | method | score |", "|---|---|---|"]
-    for name, value in results["land_cover"].items():
+    for name, value in results.get("land_cover", {}).items():
         lines.append(f"| few-shot land cover, 3 squares per class, pixel accuracy on 20 held-out chips (%) | {name} | {100 * value:.1f} |")
-    for name, value in results["water"].items():
+    for name, value in results.get("water", {}).items():
         lines.append(f"| few-shot water, IoU on 20 held-out chips (%) | {name} | {100 * value:.1f} |")
     for name, value in results.get("change", {}).items():
         lines.append(f"| label-free change, 10 OSCD cities: pooled F1 / mean AUC / share marked changed (%) | {name} | "
@@ -260,14 +267,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    mosaic = build_mosaic(args.data, args.work, args.seed)
-    results = {"land_cover": land_cover(args, mosaic), "water": water(args, mosaic)}
-    if not args.skip_change:
+    tasks = [name.strip() for name in args.tasks.split(",")]
+    saved = args.work / "results.json"
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    if "landcover" in tasks or "water" in tasks:
+        mosaic = build_mosaic(args.data, args.work, args.seed)
+        if "landcover" in tasks:
+            results["land_cover"] = land_cover(args, mosaic)
+        if "water" in tasks:
+            results["water"] = water(args, mosaic)
+    if "change" in tasks:
         results["change"] = change(args)
     results["minutes"] = (time.monotonic() - start) / 60
     (args.work / "results.json").write_text(json.dumps(results, indent=2))
-    print(table(results))
-    print(f"\n{results['minutes']:.1f} minutes")
+    text = f"{table(results)}\n\nEncoder: `{args.encoder.name}`; {results['minutes']:.1f} minutes on 2 shared cores."
+    print(text)
+    if args.doc:
+        args.doc.write_text(fill_between_markers(args.doc.read_text(), "pixelmaps", text))
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dinomc_core.errors import DinoMCError, run_cli
 from dinomc_core.inference.batch import run_batch
-from dinomc_core.downstream.pixel_features import GROUPS, parse_groups
+from dinomc_core.downstream.pixel_features import CHANGE_GROUPS, GROUPS, parse_groups
 from dinomc_core.downstream.thresholds import THRESHOLD_METHODS
 from dinomc_core.inference.change import METHODS, ChangeOutputs, ChangeStats, ThresholdRule, detect_change_files
 from dinomc_core.inference.cli import add_engine_arguments, engine_options
@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "is rare; default) or otsu")
     parser.add_argument("--change-share", type=float, help="instead of a threshold: the share of the area expected to "
                         "have changed, in percent (e.g. 5)")
-    parser.add_argument("--features", default=",".join(GROUPS), help="feature groups of the embedding method, "
-                        f"comma-separated from {', '.join(GROUPS)} (default: all)")
+    parser.add_argument("--features", default=",".join(CHANGE_GROUPS), help="feature groups of the embedding method, "
+                        f"comma-separated from {', '.join(GROUPS)} (default: {','.join(CHANGE_GROUPS)})")
     pair = parser.add_argument_group("pair mode")
     pair.add_argument("--before", type=Path, help="first date: raster or folder of band files")
     pair.add_argument("--after", type=Path, help="second date (reprojected onto the first's grid when needed)")

@@ -1,40 +1,55 @@
 #!/usr/bin/env bash
-# The demo: from unlabelled Sentinel-2 scenes to a land-cover map and a change map, on the samples in samples/.
-#   1. pretrain a small DINO-MC encoder on the OSCD scenes (13 bands, no labels used)
-#   2. train a land-cover classifier on the EuroSAT chips with a linear probe on the frozen encoder
-#   3. map land cover over the bercy scene (a folder of one file per band, resampled to 10 m)
-#   4. map what changed in bercy between 2016 and 2017, without any change label (embedding distance)
-# Every step is one of the project's command-line tools; outputs land in the folder given (default demo_output).
+# The demo: the models shipped in the package, on the samples shipped in samples/, in about two minutes on a CPU.
+#   1. a land-cover map of bercy (Paris, 2017) with the shipped sentinel2-landcover model (EuroSAT's 10 classes)
+#   2. a classifier trained from 8 squares drawn over bercy (samples/drawn/bercy_landcover.gpkg), and its map of
+#      bercy and of paris, a scene it never saw
+#   3. what changed in bercy between 2016 and 2017, without any label (deep change vector analysis with the shipped
+#      sentinel2-encoder), next to the change the OSCD data set labelled
+# Every step is one of the project's command-line tools; outputs and quick-look PNGs land in the folder given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${1:-demo_output}
-OSCD="samples/oscd/Onera Satellite Change Detection dataset - Images"
+IMAGES="samples/oscd/Onera Satellite Change Detection dataset - Images"
+LABELS="samples/oscd/Onera Satellite Change Detection dataset - Train Labels"
 rm -rf "$OUT" && mkdir -p "$OUT"  # each demo starts afresh
+export OMP_WAIT_POLICY=PASSIVE
 
-echo "== 1/4 DINO-MC pretraining on the OSCD scenes (a short CPU run)"
-# the short-run recipe of configs/cpu_quick.yaml; the two sample scenes give 148 windows of 64 px (9 steps) per
-# epoch, so 15 epochs make ~135 steps (about 3 minutes on 2 cores), with warm-up and last-layer freeze over 3 epochs
-OMP_WAIT_POLICY=PASSIVE $PY -m dinomc_core.pretrain --config configs/cpu_quick.yaml --data "$OSCD" --out "$OUT/pretrain" \
-    --window-size 64 --epochs 15 --warmup-epochs 3 --freeze-last-layer 3
-
-echo "== 2/4 land-cover classifier from the EuroSAT chips (linear probe on the frozen encoder)"
-$PY -m dinomc_core.finetune classify --encoder "$OUT/pretrain/encoder.dinomc" --data samples/eurosat_ms \
-    --format eurosat --protocol linear --out "$OUT/landcover_model" --quiet
-
-echo "== 3/4 land-cover map of bercy (2017)"
-$PY -m dinomc_core.classify --model "$OUT/landcover_model/model.dinomc" "$OSCD/bercy/imgs_2" \
-    --output "$OUT/bercy_landcover.tif" --confidence "$OUT/bercy_confidence.tif" \
+echo "== 1/3 land cover of bercy (2017) with the shipped sentinel2-landcover model"
+$PY -m dinomc_core.classify --model sentinel2-landcover "$IMAGES/bercy/imgs_2" --output "$OUT/bercy_landcover.tif" \
     --polygons "$OUT/bercy_landcover.gpkg" --summary "$OUT/bercy_landcover.csv" --quiet
+$PY scripts/quicklook.py classes "$IMAGES/bercy/imgs_2" "$OUT/bercy_landcover.tif" "$OUT/bercy_landcover.png" \
+    --title "bercy 2017: sentinel2-landcover (EuroSAT classes), pixel resolution"
 
-echo "== 4/4 change map of bercy, 2016 to 2017, without labels"
-$PY -m dinomc_core.change --model "$OUT/pretrain/encoder.dinomc" --method embedding \
-    --before "$OSCD/bercy/imgs_1" --after "$OSCD/bercy/imgs_2" \
+echo "== 2/3 a classifier from 8 squares drawn over bercy, and its maps of bercy and paris"
+$PY -m dinomc_core.finetune classify --encoder sentinel2-encoder --data "$IMAGES/bercy/imgs_2" --format vector \
+    --labels samples/drawn/bercy_landcover.gpkg --class-field landcover --out "$OUT/drawn_model" --quiet
+for city in bercy paris; do
+    $PY -m dinomc_core.classify --model "$OUT/drawn_model/model.dinomc" "$IMAGES/$city/imgs_2" \
+        --output "$OUT/${city}_drawn.tif" --summary "$OUT/${city}_drawn.csv" --quiet
+    $PY scripts/quicklook.py classes "$IMAGES/$city/imgs_2" "$OUT/${city}_drawn.tif" "$OUT/${city}_drawn.png" \
+        --title "$city 2017: classifier trained from 8 squares drawn over bercy"
+done
+
+echo "== 3/3 what changed in bercy, 2016 to 2017, without labels"
+$PY -m dinomc_core.change --model sentinel2-encoder --method embedding \
+    --before "$IMAGES/bercy/imgs_1" --after "$IMAGES/bercy/imgs_2" \
     --output "$OUT/bercy_change.tif" --magnitude "$OUT/bercy_change_magnitude.tif" \
-    --polygons "$OUT/bercy_change.gpkg" --quiet
+    --polygons "$OUT/bercy_change.gpkg" --quiet > "$OUT/bercy_change.log"
+$PY scripts/quicklook.py change "$IMAGES/bercy/imgs_1" "$IMAGES/bercy/imgs_2" "$OUT/bercy_change.tif" \
+    "$OUT/bercy_change.png" --reference "$LABELS/bercy/cm/bercy-cm.tif" \
+    --title "bercy 2016 -> 2017: label-free deep change vector analysis"
 
 echo
-echo "Land cover of bercy (from $OUT/bercy_landcover.csv):"
+echo "Land cover of bercy, sentinel2-landcover ($OUT/bercy_landcover.csv):"
 column -s, -t < "$OUT/bercy_landcover.csv"
 echo
-echo "Done. Open the GeoTIFFs and GeoPackages in $OUT/ in QGIS; they keep the scene's CRS and grid."
+echo "Classifier from the drawn squares: $(grep -o '"head": "[a-z]*"' "$OUT/drawn_model/metrics.json" | head -1), "\
+"held-out balanced accuracy $(grep -o '"balanced_accuracy": [0-9.]*' "$OUT/drawn_model/metrics.json" | head -1 | cut -d' ' -f2)"
+for city in bercy paris; do
+    echo "  $city: $(tail -n +2 "$OUT/${city}_drawn.csv" | cut -d, -f2,5 | tr '\n' ' ' | sed 's/,/ /g; s/\([0-9]\) /\1 %  /g')"
+done
+echo
+echo "Change in bercy: $(grep -h 'changed:' "$OUT/bercy_change.log" | head -1), $(grep -h 'change threshold' "$OUT/bercy_change.log" | head -1)"
+echo
+echo "Done. Quick looks: $OUT/*.png. Open the GeoTIFFs and GeoPackages in $OUT/ in QGIS; they keep the scene's CRS and grid."

@@ -148,7 +148,7 @@ def pixels_from_label_array(
                         names_known, gsd, notes=notes)
 
 
-def pixels_from_chips(chips: ChipSet, per_chip: int = 64, seed: int = 0) -> PixelSamples:
+def pixels_from_chips(chips: ChipSet, per_chip: int = 256, seed: int = 0) -> PixelSamples:
     """Samples drawn in labelled chips (each chip is one shape with the chip's class); ``val`` chips validate."""
     if chips.multilabel:
         raise DinoMCError("per-pixel heads need one class per chip; this data set is multi-label")

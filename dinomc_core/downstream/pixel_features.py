@@ -28,6 +28,9 @@ from dinomc_core.downstream.projection import principal_components, project_maps
 from dinomc_core.errors import DinoMCError
 
 GROUPS = ("bands", "indices", "context")
+CHANGE_GROUPS = ("bands", "context")
+"""Deep change vector analysis leaves the indices out: on the OSCD cities they lowered the AUC of band-only change
+vectors from 84.5 to 81.3 % (ratios of noisy bands are noisy where reflectance is low)."""
 BAND_ROLES: dict[str, tuple[str, ...]] = {
     "green": ("B03", "green"),
     "red": ("B04", "red"),

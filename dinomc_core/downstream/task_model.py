@@ -2,8 +2,8 @@
 
 Classification and multi-label models (``ChipClassifier``) map chips to ``(N, K)`` logits and maps to per-location
 class probabilities; change models (``ChangeModel``) map two dates to change logits. The head's weights live under
-``head.`` in the file and ``metadata.head`` describes how to rebuild it (``type`` ``linear``, ``mlp`` or ``knn``
-on chip features, ``pixel`` for per-pixel classifiers on fused features (``PixelClassifier``), or
+``head.`` in the file and ``metadata.head`` describes how to rebuild it (``type`` ``linear``, ``mlp``, ``knn`` or
+``forest`` on chip features, ``pixel`` for per-pixel classifiers on fused features (``PixelClassifier``), or
 ``siamese_difference_unet``).
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 from dinomc_core.downstream.change_model import ChangeModel
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.features import chip_feature
+from dinomc_core.downstream.forest import ForestHead
 from dinomc_core.downstream.pixel_features import FeatureFusion, FeatureLayout, FeatureScaler
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models.modelfile import (
@@ -227,6 +228,9 @@ def build_head(description: dict, multilabel: bool, metadata: ModelMetadata | No
     if kind == "scaled":
         sizes = list(description["group_sizes"])
         return ScaledHead(FeatureScaler(sum(sizes)), build_head(description["classifier"], multilabel), sizes)
+    if kind == "forest":
+        return ForestHead(description["nodes"], description["trees"], description["depth"], description["feature_dim"],
+                          description["num_classes"])
     if kind == "mlp":
         return MlpHead(description["feature_dim"], description["num_classes"], description["hidden"])
     if kind == "linear":

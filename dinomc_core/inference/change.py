@@ -23,7 +23,7 @@ from torch import nn
 
 from dinomc_core.data import Scene, open_scene
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.downstream.pixel_features import GROUPS
+from dinomc_core.downstream.pixel_features import CHANGE_GROUPS
 from dinomc_core.downstream.task_model import load_task_model
 from dinomc_core.downstream.thresholds import Histogram
 from dinomc_core.errors import DinoMCError
@@ -159,7 +159,7 @@ def aligned_after(before: Scene, after: Scene, progress: Progress) -> Scene:
 
 
 def change_predictor(model: nn.Module, method: str, reader: TileReader, options: EngineOptions,
-                     features: Sequence[str] = GROUPS) -> TilePredictor:
+                     features: Sequence[str] = CHANGE_GROUPS) -> TilePredictor:
     """The per-tile change magnitude of ``method``: a change model's probability, or deep CVA fitted on the scene."""
     if method == "supervised":
         return SupervisedChange(model)
@@ -179,7 +179,7 @@ def detect_change(
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,
-    features: Sequence[str] = GROUPS,
+    features: Sequence[str] = CHANGE_GROUPS,
 ) -> ChangeStats:
     """Map the change between two dates with a loaded model (change task model or encoder, per ``method``);
     ``features`` are the fused feature groups of deep CVA."""
@@ -241,7 +241,7 @@ def detect_change_files(
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,
-    features: Sequence[str] = GROUPS,
+    features: Sequence[str] = CHANGE_GROUPS,
 ) -> ChangeStats:
     """Load the model file and map the change between two dates (what the CLI and the QGIS plugin call)."""
     check_outputs(outputs.paths(), [Path(model_path)])

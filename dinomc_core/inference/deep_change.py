@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.downstream.pixel_features import GROUPS, FeatureFusion, fused_layout
+from dinomc_core.downstream.pixel_features import CHANGE_GROUPS, FeatureFusion, fused_layout
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader
 
@@ -74,7 +74,7 @@ class DeepChangeVectors(TilePredictor):
 
 
 def deep_change_vectors(encoder: nn.Module, reader: TileReader, normalization: Normalization, bands: Sequence[str],
-                        options: EngineOptions, groups: Sequence[str] = GROUPS) -> DeepChangeVectors:
+                        options: EngineOptions, groups: Sequence[str] = CHANGE_GROUPS) -> DeepChangeVectors:
     """A ``DeepChangeVectors`` with its projection, per-date robust statistics and group scales fitted on the scene."""
     layout = fused_layout(encoder, bands, groups)
     predictor = DeepChangeVectors(encoder, FeatureFusion(layout, normalization, bands)).eval()

@@ -28,8 +28,9 @@ FEATURES = "FEATURES"
 OUTPUT = "OUTPUT"
 ACCURACY = "VALIDATION_ACCURACY"
 CHOSEN = "CHOSEN_CLASSIFIER"
-HEADS = ("auto", "logistic", "mlp", "knn")
-HEAD_LABELS = ("Best on held-out polygons", "Logistic regression", "Small neural network (MLP)", "k nearest neighbours")
+HEADS = ("auto", "logistic", "mlp", "knn", "forest")
+HEAD_LABELS = ("Best on held-out polygons", "Logistic regression", "Small neural network (MLP)", "k nearest neighbours",
+               "Random forest")
 FEATURE_GROUPS = ("bands,indices,context", "bands,indices", "context")
 FEATURE_LABELS = ("Bands, spectral indices and DINO-MC context", "Bands and spectral indices only", "DINO-MC context only")
 MODULE = "dinomc_core.finetune"

@@ -24,7 +24,7 @@ def test_auto_keeps_a_head_that_handles_the_ring_and_reports_every_candidate():
     is_val[::4] = True
     name, head, metrics = select_and_fit_head(features, targets, is_val, ["centre", "ring", "far"],
                                               PixelHeadOptions(epochs=40))
-    assert set(metrics["heads"]) == {"logistic", "mlp", "knn"} and name in ("mlp", "knn")
+    assert set(metrics["heads"]) == {"logistic", "mlp", "knn", "forest"} and name != "logistic"
     assert metrics["heads"]["logistic"] < 0.8 < metrics["balanced_accuracy"]
     test_features, test_targets = blobs(200, 1)
     with torch.no_grad():
@@ -38,7 +38,7 @@ def test_one_head_on_request_and_errors():
     name, _, metrics = select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="knn"))
     assert name == "knn" and list(metrics["heads"]) == ["knn"]
     with pytest.raises(DinoMCError, match="unknown pixel head"):
-        select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="forest"))
+        select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="tree"))
     with pytest.raises(DinoMCError, match="no labelled pixel is left for validation"):
         select_and_fit_head(features, targets, torch.zeros_like(is_val), ["a", "b", "c"], PixelHeadOptions())
 
@@ -47,3 +47,24 @@ def test_balanced_accuracy_is_not_dominated_by_a_large_class():
     logits = torch.tensor([[1.0, 0.0]] * 10)
     targets = torch.tensor([0] * 9 + [1])
     assert balanced_accuracy(logits, targets, 2) == pytest.approx(0.5)
+
+
+def test_forest_head_reproduces_scikit_learn_and_survives_the_model_file():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from dinomc_core.downstream.forest import FOREST_DEPTH, FOREST_TREES, ForestHead, train_forest_head
+    from dinomc_core.downstream.task_model import build_head
+
+    features, targets = blobs(200, 0)
+    head = train_forest_head(features, targets, 3, seed=0)
+    reference = RandomForestClassifier(n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH, random_state=0)
+    reference.fit(features.numpy(), targets.numpy())
+    test_features, _ = blobs(50, 1)
+    with torch.no_grad():
+        shares = head(test_features).exp()
+    assert torch.allclose(shares, torch.from_numpy(reference.predict_proba(test_features.numpy())).float(), atol=1e-5)
+    rebuilt = build_head(head.describe(), multilabel=False)
+    rebuilt.load_state_dict(head.state_dict())
+    assert isinstance(rebuilt, ForestHead)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(test_features), head(test_features))
