@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The demo: the models shipped in the package, on the samples shipped in samples/, in about two minutes on a CPU.
 #   1. a land-cover map of bercy (Paris, 2017) with the shipped sentinel2-landcover model (EuroSAT's 10 classes)
-#   2. a classifier trained from 8 squares drawn over bercy (samples/drawn/bercy_landcover.gpkg), and its map of
-#      bercy and of paris, a scene it never saw
+#   2. a classifier trained from 8 squares drawn over bercy (samples/drawn/bercy_landcover.gpkg), and its map
 #   3. what changed in bercy between 2016 and 2017, without any label (deep change vector analysis with the shipped
 #      sentinel2-encoder), next to the change the OSCD data set labelled
 # Every step is one of the project's command-line tools; outputs and quick-look PNGs land in the folder given.
@@ -21,15 +20,13 @@ $PY -m dinomc_core.classify --model sentinel2-landcover "$IMAGES/bercy/imgs_2" -
 $PY scripts/quicklook.py classes "$IMAGES/bercy/imgs_2" "$OUT/bercy_landcover.tif" "$OUT/bercy_landcover.png" \
     --title "bercy 2017: sentinel2-landcover (EuroSAT classes), pixel resolution"
 
-echo "== 2/3 a classifier from 8 squares drawn over bercy, and its maps of bercy and paris"
+echo "== 2/3 a classifier from 8 squares drawn over bercy, and its map"
 $PY -m dinomc_core.finetune classify --encoder sentinel2-encoder --data "$IMAGES/bercy/imgs_2" --format vector \
     --labels samples/drawn/bercy_landcover.gpkg --class-field landcover --out "$OUT/drawn_model" --quiet
-for city in bercy paris; do
-    $PY -m dinomc_core.classify --model "$OUT/drawn_model/model.dinomc" "$IMAGES/$city/imgs_2" \
-        --output "$OUT/${city}_drawn.tif" --summary "$OUT/${city}_drawn.csv" --quiet
-    $PY scripts/quicklook.py classes "$IMAGES/$city/imgs_2" "$OUT/${city}_drawn.tif" "$OUT/${city}_drawn.png" \
-        --title "$city 2017: classifier trained from 8 squares drawn over bercy"
-done
+$PY -m dinomc_core.classify --model "$OUT/drawn_model/model.dinomc" "$IMAGES/bercy/imgs_2" \
+    --output "$OUT/bercy_drawn.tif" --polygons "$OUT/bercy_drawn.gpkg" --summary "$OUT/bercy_drawn.csv" --quiet
+$PY scripts/quicklook.py classes "$IMAGES/bercy/imgs_2" "$OUT/bercy_drawn.tif" "$OUT/bercy_drawn.png" \
+    --title "bercy 2017: classifier trained from the 8 drawn squares, pixel resolution"
 
 echo "== 3/3 what changed in bercy, 2016 to 2017, without labels"
 $PY -m dinomc_core.change --model sentinel2-encoder --method embedding \
@@ -46,9 +43,7 @@ column -s, -t < "$OUT/bercy_landcover.csv"
 echo
 echo "Classifier from the drawn squares: $(grep -o '"head": "[a-z]*"' "$OUT/drawn_model/metrics.json" | head -1), "\
 "held-out balanced accuracy $(grep -o '"balanced_accuracy": [0-9.]*' "$OUT/drawn_model/metrics.json" | head -1 | cut -d' ' -f2)"
-for city in bercy paris; do
-    echo "  $city: $(tail -n +2 "$OUT/${city}_drawn.csv" | cut -d, -f2,5 | tr '\n' ' ' | sed 's/,/ /g; s/\([0-9]\) /\1 %  /g')"
-done
+echo "  bercy: $(tail -n +2 "$OUT/bercy_drawn.csv" | awk -F, '{printf "%s %.1f %%  ", $2, $5}')"
 echo
 echo "Change in bercy: $(grep -h 'changed:' "$OUT/bercy_change.log" | head -1), $(grep -h 'change threshold' "$OUT/bercy_change.log" | head -1)"
 echo

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from matplotlib.patches import Patch
 
 from dinomc_core.data import open_scene
@@ -35,7 +37,7 @@ def class_map(path: Path) -> tuple[np.ndarray, list[Patch]]:
     with rasterio.open(path) as dataset:
         values = dataset.read(1)
         colours = dataset.colormap(1)
-        names = {int(key.split("_")[1]): name for key, name in dataset.tags(1).items() if key.startswith("CLASS_")}
+        names = {int(key.split("_")[1]): name for key, name in dataset.tags().items() if key.startswith("CLASS_")}
     picture = np.zeros(values.shape + (4,), np.float32)
     legend = []
     for value, name in sorted(names.items()):
@@ -70,8 +72,10 @@ def change_overlay(after: Path, change: Path, reference: Path | None) -> tuple[n
     base[changed] = (0.9, 0.1, 0.1)
     legend = [Patch(color=(0.9, 0.1, 0.1), label=f"changed ({changed.mean() * 100:.1f} %)")]
     if reference is not None:
-        with rasterio.open(reference) as dataset:
-            labelled = dataset.read(1)[: changed.shape[0], : changed.shape[1]] == CHANGED
+        with warnings.catch_warnings():  # OSCD's label rasters carry no georeferencing; they share the scene's grid
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(reference) as dataset:
+                labelled = dataset.read(1)[: changed.shape[0], : changed.shape[1]] == CHANGED
         edge = labelled & ~(np.roll(labelled, 1, 0) & np.roll(labelled, -1, 0) & np.roll(labelled, 1, 1) & np.roll(labelled, -1, 1))
         base[edge] = (0.1, 0.9, 0.9)
         legend.append(Patch(color=(0.1, 0.9, 0.9), label="labelled change (outline)"))

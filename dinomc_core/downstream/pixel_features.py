@@ -4,7 +4,8 @@ Land cover and change are decided at a pixel by its spectrum (water, vegetation 
 bands) and by its surroundings (a field, a street, a harbour), which the encoder sees. Maps made from encoder
 features alone are blurred to the patch scale; bands alone miss the context. Every pixel gets up to three groups:
 
-- ``bands``: the model's standardised bands;
+- ``bands``: the model's standardised bands (Sentinel-2's atmospheric bands held at their mean, see
+  ``ATMOSPHERIC_BANDS``);
 - ``indices``: normalised differences analysts use (NDVI, NDWI, MNDWI, NDBI), when the bands are there;
 - ``context``: encoder feature maps at several depths (CNN stages, ViT blocks), each projected onto its first
   principal components at its own resolution, then upsampled bilinearly to pixels (projection and bilinear
@@ -45,6 +46,10 @@ SPECTRAL_INDICES: dict[str, tuple[str, str]] = {
     "ndbi": ("swir", "nir"),
 }
 """Normalised differences ``(a - b) / (a + b)`` of reflectance: vegetation, open water (two forms), built-up."""
+ATMOSPHERIC_BANDS = ("B01", "B09", "B10")
+"""Sentinel-2's aerosol, water-vapour and cirrus bands: they describe the air above a pixel, which changes from one
+date and one place to the next (the OSCD scenes' B10 is 4 times EuroSAT's), so a map or a change that used them would
+follow the weather. Pixel features hold them at their mean, for the encoder too."""
 CONTEXT_COMPONENTS = 8
 """Principal components kept per encoder level: enough for land-cover context, small enough for pixel maps."""
 PROJECTION_ROWS = 20000
@@ -94,6 +99,8 @@ class FeatureLayout:
     levels: tuple[int, ...] = ()
     level_channels: tuple[int, ...] = ()
     components: int = CONTEXT_COMPONENTS
+    atmospheric: tuple[int, ...] = ()
+    """Positions of bands that measure the atmosphere, not the ground: held at their mean (0) everywhere."""
 
     def __post_init__(self) -> None:
         unknown = [group for group in self.groups if group not in GROUPS]
@@ -127,7 +134,8 @@ def fused_layout(
     channels = tuple(encoder.pyramid_channels[level] for level in levels) if use_context else ()
     indices = available_indices(band_names) if "indices" in groups else ()
     chosen = tuple(group for group in groups if group != "indices" or indices)
-    return FeatureLayout(chosen, len(band_names), indices, levels, channels, components)
+    atmospheric = tuple(index for index, name in enumerate(band_names) if canonical_band_name(name) in ATMOSPHERIC_BANDS)
+    return FeatureLayout(chosen, len(band_names), indices, levels, channels, components, atmospheric)
 
 
 class FeatureScaler(nn.Module):
@@ -168,6 +176,9 @@ class FeatureFusion(nn.Module):
         for position, channels in enumerate(layout.level_channels):
             self.register_buffer(f"level{position}_mean", torch.zeros(channels))
             self.register_buffer(f"level{position}_components", torch.zeros(layout.components, channels))
+        keep = torch.ones(layout.band_count)
+        keep[list(layout.atmospheric)] = 0.0
+        self.register_buffer("band_mask", keep.view(-1, 1, 1), persistent=False)  # derived from the layout
         self.scaler = FeatureScaler(layout.dim)
 
     @property
@@ -178,6 +189,7 @@ class FeatureFusion(nn.Module):
         """The raw encoder maps of the layout's levels; the input is reflected up to a whole number of ViT patches."""
         if not self.uses_encoder:
             return []
+        x = x * self.band_mask
         multiple = encoder.patch_size if encoder.is_vit else 1
         pad_bottom, pad_right = -x.shape[-2] % multiple, -x.shape[-1] % multiple
         if pad_bottom or pad_right:
@@ -204,7 +216,7 @@ class FeatureFusion(nn.Module):
         """Unscaled fused features ``(N, D, H, W)`` of normalised tiles ``x`` and their encoder ``levels``."""
         parts = []
         if "bands" in self.layout.groups:
-            parts.append(x.float())
+            parts.append(x.float() * self.band_mask)
         if self.index_bands:
             reflectance = x.float() * self.reflectance_std + self.reflectance_mean
             parts.append(torch.stack([normalised_difference(reflectance[:, a], reflectance[:, b])

@@ -30,6 +30,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PRECISION = "PRECISION"
 MODEL = "MODEL"
+MODEL_FILTER = "DINO-MC models (*.dinomc);;All files (*)"
 BANDS = "BANDS"
 TILE_SIZE = "TILE_SIZE"
 BATCH_SIZE = "BATCH_SIZE"
@@ -63,8 +64,12 @@ class DinoMCAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802 (QGIS's name)
         return type(self)()
 
-    def add_model_parameter(self, description: str = "DINO-MC model file (.dinomc)") -> None:
-        self.addParameter(QgsProcessingParameterFile(MODEL, description, extension="dinomc"))
+    def add_model_parameter(self, description: str = "DINO-MC model file (.dinomc)",
+                            default: str = "sentinel2-encoder") -> None:
+        """A model file, or the name of a model shipped with dinomc (``python -m dinomc_core.models`` lists them)."""
+        self.addParameter(QgsProcessingParameterFile(
+            MODEL, f"{description}, or a shipped model's name", fileFilter=MODEL_FILTER, defaultValue=default,
+        ))
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
         parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)

@@ -45,7 +45,7 @@ class ClassifyAlgorithm(DinoMCAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterRasterLayer(INPUT, "Input raster"))
-        self.add_model_parameter("Classification model (.dinomc)")
+        self.add_model_parameter("Classification model (.dinomc)", default="sentinel2-landcover")
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT, "Land-cover classes"))
         self.addParameter(QgsProcessingParameterRasterDestination(PROBABILITIES, "Class probabilities", optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterRasterDestination(CONFIDENCE, "Confidence", optional=True, createByDefault=False))
