@@ -278,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["water"] = water(args, mosaic)
     if "change" in tasks:
         results["change"] = change(args)
-    results["minutes"] = (time.monotonic() - start) / 60
+    if set(tasks) & set(TASKS):
+        results["minutes"] = (time.monotonic() - start) / 60
     (args.work / "results.json").write_text(json.dumps(results, indent=2))
     text = f"{table(results)}\n\nEncoder: `{args.encoder.name}`; {results['minutes']:.1f} minutes on 2 shared cores."
     print(text)
