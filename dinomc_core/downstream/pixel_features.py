@@ -212,22 +212,29 @@ class FeatureFusion(nn.Module):
             getattr(self, f"level{position}_mean").copy_(projection.mean)
             getattr(self, f"level{position}_components").copy_(projection.components)
 
-    def raw(self, x: torch.Tensor, levels: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Unscaled fused features ``(N, D, H, W)`` of normalised tiles ``x`` and their encoder ``levels``."""
-        parts = []
+    def raw(self, x: torch.Tensor, levels: Sequence[torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Unscaled fused features ``(N, D, H, W)`` of normalised tiles ``x`` and their encoder ``levels``, stored as
+        ``dtype`` (maps use the autocast type, which halves the traffic of the per-pixel head)."""
+        x = x.float()
+        out = x.new_empty((x.shape[0], self.layout.dim) + tuple(x.shape[-2:]), dtype=dtype)  # a slice per group
+        start = 0
         if "bands" in self.layout.groups:
-            parts.append(x.float() * self.band_mask)
-        if self.index_bands:
-            reflectance = x.float() * self.reflectance_std + self.reflectance_mean
-            parts.append(torch.stack([normalised_difference(reflectance[:, a], reflectance[:, b])
-                                      for a, b in self.index_bands], dim=1))
-        size = x.shape[-2:]
+            torch.mul(x, self.band_mask, out=out[:, : x.shape[1]])
+            start = x.shape[1]
+        for a, b in self.index_bands:
+            first = x[:, a] * self.reflectance_std[a] + self.reflectance_mean[a]
+            second = x[:, b] * self.reflectance_std[b] + self.reflectance_mean[b]
+            out[:, start] = normalised_difference(first, second)
+            start += 1
         for position, level in enumerate(levels):
             projected = project_maps(level, getattr(self, f"level{position}_mean"),
                                      getattr(self, f"level{position}_components"))
-            parts.append(F.interpolate(projected, size=size, mode="bilinear", align_corners=False)
-                         if projected.shape[-2:] != size else projected)
-        return torch.cat(parts, dim=1)
+            width = projected.shape[1]
+            out[:, start : start + width] = F.interpolate(projected, size=x.shape[-2:], mode="bilinear",
+                                                           align_corners=False) \
+                if projected.shape[-2:] != x.shape[-2:] else projected
+            start += width
+        return out
 
     def forward(self, x: torch.Tensor, levels: Sequence[torch.Tensor]) -> torch.Tensor:
         """Scaled fused features ``(N, D, H, W)``."""

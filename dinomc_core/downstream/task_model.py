@@ -59,19 +59,32 @@ class LinearHead(nn.Module):
     def dense(self, maps: torch.Tensor, scaler: FeatureScaler) -> torch.Tensor:
         """Logits ``(N, K, H, W)`` of unscaled feature maps ``(N, D, H, W)`` (``scaler`` then this head)."""
         weight, bias = folded_first_layer(self.linear, self.feature_mean, self.feature_std, scaler)
-        return F.conv2d(maps, weight, bias)
+        return per_pixel_affine(maps, weight, bias)
 
 
 def folded_first_layer(linear: nn.Linear, feature_mean: torch.Tensor, feature_std: torch.Tensor,
                        scaler: FeatureScaler) -> tuple[torch.Tensor, torch.Tensor]:
-    """A 1x1 convolution's weight and bias equal to ``scaler``, the head's standardisation and ``linear`` in turn.
+    """A weight and bias equal to ``scaler``, the head's standardisation and ``linear`` in turn.
 
     ``((raw - m) * s - mean) / std`` is ``raw * a - c`` with ``a = s / std`` and ``c = (m * s + mean) / std``.
     """
     gain = scaler.scale / feature_std
     shift = (scaler.mean * scaler.scale + feature_mean) / feature_std
-    weight = linear.weight * gain
-    return weight[:, :, None, None], linear.bias - linear.weight @ shift
+    return linear.weight * gain, linear.bias - linear.weight @ shift
+
+
+def per_pixel_affine(maps: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``weight @ pixel + bias`` at every pixel of ``(N, D, H, W)`` maps, as one batched matrix product in the maps'
+    type (faster than a 1x1 convolution on CPUs, and no copy of the maps)."""
+    n, d, h, w = maps.shape
+    out = torch.matmul(weight.to(maps.dtype), maps.reshape(n, d, h * w)) + bias.to(maps.dtype)[:, None]
+    return out.reshape(n, -1, h, w)
+
+
+def autocast_dtype(x: torch.Tensor) -> torch.dtype:
+    """The type autocast computes in on ``x``'s device, or float32 when it is off."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
 
 
 class KnnHead(nn.Module):
@@ -128,8 +141,7 @@ class MlpHead(nn.Module):
         """Logits ``(N, K, H, W)`` of unscaled feature maps ``(N, D, H, W)`` (``scaler`` then this head)."""
         first, last = self.layers[0], self.layers[-1]
         weight, bias = folded_first_layer(first, self.feature_mean, self.feature_std, scaler)
-        hidden = F.gelu(F.conv2d(maps, weight, bias))
-        return F.conv2d(hidden, last.weight[:, :, None, None], last.bias)
+        return per_pixel_affine(F.gelu(per_pixel_affine(maps, weight, bias)), last.weight, last.bias)
 
     def describe(self) -> dict:
         first, last = self.layers[0], self.layers[-1]
@@ -169,14 +181,16 @@ class PixelClassifier(nn.Module):
     def predict_dense(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, K, H, W)`` class probabilities at pixel resolution.
 
-        Linear and MLP heads run as 1x1 convolutions on the unscaled features, the feature scaling and the head's
-        standardisation folded into their first layer: no per-pixel reshaping, one pass less over the maps.
+        Linear and MLP heads run as matrix products over the unscaled feature maps (in the autocast type), the feature
+        scaling and the head's standardisation folded into their first layer: no per-pixel reshaping, one pass less
+        over the maps.
         """
         fusion, classifier = self.head.fusion, self.head.classifier
-        raw = fusion.raw(x, fusion.encoder_levels(self.encoder, x))
+        levels = fusion.encoder_levels(self.encoder, x)
         if isinstance(classifier, (LinearHead, MlpHead)):
-            logits = classifier.dense(raw, fusion.scaler)
+            logits = classifier.dense(fusion.raw(x, levels, autocast_dtype(x)), fusion.scaler)
         else:
+            raw = fusion.raw(x, levels)
             n, d, h, w = raw.shape
             flat = fusion.scaler(raw.permute(0, 2, 3, 1).reshape(n * h * w, d))
             logits = classifier(flat).reshape(n, h, w, -1).permute(0, 3, 1, 2)
