@@ -178,7 +178,7 @@ def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, is_val: t
     chosen = max(candidates, key=lambda name: (round(scores[name], 3), -candidates.index(name)))
     metrics = classification_metrics(targets[val].numpy(), logits[chosen].argmax(dim=1).numpy(), classes)
     metrics.update({"balanced_accuracy": scores[chosen], "heads": scores, "head": chosen})
-    progress.log(f"held-out balanced accuracy: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+    progress.log("held-out balanced accuracy: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
                  + f"; keeping {chosen}, refitted on all labelled pixels")
     final = train_one_head(chosen, features, targets, features, targets, num_classes, options)
     return chosen, final, metrics
