@@ -215,6 +215,8 @@ def train_pixel_classifier(encoder_path: str | Path, samples: PixelSamples, out_
     head_options = PixelHeadOptions(head=options.pixel_head, epochs=options.epochs or 60, lr=options.lr or 1e-2,
                                     knn_k=options.knn_k, knn_temperature=options.knn_temperature, seed=options.seed)
     chosen, classifier, scores = select_and_fit_head(scaled, targets, is_val, samples.classes, head_options, progress)
+    if not runtime.is_main:
+        return {}
     model = PixelClassifier(encoder.cpu(), PixelHead(fusion, classifier), window_size)
     metrics = {"task": "classification", "protocol": "pixel", "split": "held-out shapes",
                "samples": int(is_val.sum()), "train_samples": int((~is_val).sum()),
