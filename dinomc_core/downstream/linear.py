@@ -24,17 +24,12 @@ def train_linear_probe(
     val_targets: torch.Tensor,
     num_classes: int,
     multilabel: bool,
-    epochs: int = 100,
-    lr: float = 1e-2,
-    weight_decay: float = 1e-4,
-    batch_size: int = 64,
-    seed: int = 0,
+    **training: float,
 ) -> tuple[LinearHead, list[dict[str, float]]]:
-    """A linear head trained by :func:`train_probe`."""
-    torch.manual_seed(seed)
+    """A linear head trained by :func:`train_probe` (``training``: its epochs, lr, weight_decay, batch_size, seed)."""
+    torch.manual_seed(int(training.get("seed", 0)))
     head = LinearHead(train_features.shape[1], num_classes)
-    return train_probe(head, train_features, train_targets, val_features, val_targets, multilabel, epochs, lr,
-                       weight_decay, batch_size, seed)
+    return train_probe(head, train_features, train_targets, val_features, val_targets, multilabel, **training)
 
 
 def train_probe(
