@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.data.pixel_samples import PixelSamples
+from dinomc_core.data.pixel_samples import PixelSamples, balanced_subsample
 from dinomc_core.downstream.forest import train_forest_head
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import train_probe
 from dinomc_core.downstream.metrics import classification_metrics
 from dinomc_core.downstream.pixel_features import FeatureFusion
+from dinomc_core.downstream.projection import spread_indices
 from dinomc_core.downstream.runtime import Runtime, evaluation_mode
 from dinomc_core.downstream.task_model import LinearHead, MlpHead
 from dinomc_core.errors import DinoMCError
@@ -78,10 +79,10 @@ def fit_context_projection(fusion: FeatureFusion, encoder: nn.Module, samples: P
     """Principal components of each context level, from the encoder's maps of up to 32 of the images."""
     if not fusion.uses_encoder:
         return
-    chosen = np.unique(np.linspace(0, samples.images - 1, min(PROJECTION_IMAGES, samples.images)).round().astype(int))
+    chosen = spread_indices(samples.images, PROJECTION_IMAGES)
 
     def level_batches() -> Iterator[list[torch.Tensor]]:
-        for _, x, _ in images_in_batches(samples, chosen.tolist(), bands, normalization):
+        for _, x, _ in images_in_batches(samples, chosen, bands, normalization):
             with runtime.autocast():
                 yield fusion.encoder_levels(encoder, x.to(runtime.device))
 
@@ -130,7 +131,9 @@ def train_one_head(name: str, train_features: torch.Tensor, train_targets: torch
     if name == "forest":
         return train_forest_head(train_features, train_targets, num_classes, options.seed)
     if name == "knn":
-        bank = balanced_indices(train_targets, num_classes, KNN_BANK, options.seed)
+        labels = train_targets.numpy()
+        bank = torch.from_numpy(balanced_subsample(labels, np.zeros(len(labels), dtype=bool), num_classes,
+                                                   np.random.default_rng(options.seed), KNN_BANK // num_classes, 0))
         k = min(options.knn_k, len(bank))
         return build_knn_head(train_features[bank], train_targets[bank], num_classes, False, k, options.knn_temperature)
     dim = train_features.shape[1]
@@ -138,17 +141,6 @@ def train_one_head(name: str, train_features: torch.Tensor, train_targets: torch
     head, _ = train_probe(head, train_features, train_targets, val_features, val_targets, False, epochs=options.epochs,
                           lr=options.lr, batch_size=PIXEL_BATCH, seed=options.seed)
     return head
-
-
-def balanced_indices(targets: torch.Tensor, num_classes: int, total: int, seed: int) -> torch.Tensor:
-    """At most ``total`` indices, split evenly between the classes, drawn at random."""
-    generator = torch.Generator().manual_seed(seed)
-    per_class = max(1, total // num_classes)
-    chosen = []
-    for index in range(num_classes):
-        members = torch.nonzero(targets == index).flatten()
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
-    return torch.cat(chosen)
 
 
 def predict_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:

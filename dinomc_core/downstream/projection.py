@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -12,6 +13,11 @@ class Projection:
 
     mean: torch.Tensor
     components: torch.Tensor
+
+
+def spread_indices(total: int, count: int) -> list[int]:
+    """Up to ``count`` indices evenly spread over ``range(total)``: the tiles or images statistics are fitted on."""
+    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int)).tolist()
 
 
 def principal_components(features: torch.Tensor, count: int) -> Projection:

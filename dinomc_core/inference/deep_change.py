@@ -20,6 +20,7 @@ from torch import nn
 
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.pixel_features import CHANGE_GROUPS, FeatureFusion, fused_layout
+from dinomc_core.downstream.projection import spread_indices
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader
 
@@ -104,7 +105,7 @@ def statistics_tiles(reader: TileReader, predictor: TilePredictor, options: Engi
     valid pixels (at most 4096 per tile)."""
     grid = options.grid(reader.height, reader.width, predictor)
     windows = [window for _, _, window in grid.windows()]
-    chosen = np.unique(np.linspace(0, len(windows) - 1, min(STATISTICS_TILES, len(windows))).round().astype(int))
+    chosen = spread_indices(len(windows), STATISTICS_TILES)
     rng = np.random.default_rng(0)
     tiles, masks = [], []
     for index in chosen:

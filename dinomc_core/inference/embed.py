@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dinomc_core.data import open_scene
-from dinomc_core.downstream.projection import Projection, principal_components, project_maps
+from dinomc_core.downstream.projection import Projection, principal_components, project_maps, spread_indices
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.engine import (
     EngineOptions,
@@ -62,7 +62,7 @@ def fit_projection(reader: TileReader, encoder: nn.Module, components: int, opti
         raise DinoMCError(f"--components must be between 1 and the encoder's {predictor.channels} features, not {components}")
     grid = options.grid(reader.height, reader.width, predictor)
     windows = [window for _, _, window in grid.windows()]
-    chosen = np.unique(np.linspace(0, len(windows) - 1, min(PCA_SAMPLE_TILES, len(windows))).round().astype(int))
+    chosen = spread_indices(len(windows), PCA_SAMPLE_TILES)
     runner = ModelRunner(predictor, options)
     samples = []
     for index in chosen:
