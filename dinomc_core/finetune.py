@@ -118,10 +118,10 @@ def data_options(args: argparse.Namespace) -> DataOptions:
 
 
 def chosen_protocol(args: argparse.Namespace) -> str:
-    """The protocol asked for, or the format's default: per-pixel heads for labels drawn over a raster."""
+    """The protocol asked for, or the default: per-pixel heads for single-label classes drawn over a raster."""
     if getattr(args, "protocol", None):
         return args.protocol
-    return "pixel" if args.format in PIXEL_FORMATS else "linear"
+    return "pixel" if args.command == "classify" and args.format in PIXEL_FORMATS else "linear"
 
 
 def train_options(args: argparse.Namespace) -> TrainOptions:
