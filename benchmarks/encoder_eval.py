@@ -7,12 +7,15 @@ references, the script reports:
 * **k-NN**: DINO's weighted vote (k = 20, T = 0.07) on the L2-normalised chip features (the project's head);
 * **linear probe**: the project's logistic regression on standardised features (AdamW, 100 epochs); the epoch is
   chosen on the training chips' accuracy, never on the held-out fold;
-* **fused**: the first encoder's chip feature followed by each band's mean and standard deviation over the chip
-  (the fused chip feature of ``dinomc_core.downstream.features``), standardised with the training fold's
-  statistics for k-NN;
-* **random encoder**: the first encoder's architecture, bands and normalisation with random weights (seed 0);
-* **band statistics**: per-band mean and standard deviation of each chip (in the encoder's bands), standardised
-  with the training fold's statistics, in the same two heads.
+* **encoder**: each encoder's chip feature alone (the mean of its dense features);
+* **fused**: the first encoder's fused chip feature (``dinomc_core.downstream.features.ChipStatistics``: band and
+  pyramid means, and standard deviations where a chip spans 8 cells), what ``finetune classify`` trains its k-NN and
+  linear heads on;
+* **random encoder**: the same fused chip feature with the first encoder's architecture, bands and normalisation
+  but random weights (seed 0): what pretraining adds;
+* **band statistics**: per-band mean and standard deviation of each chip (in the encoder's bands).
+
+Every feature group is standardised on the training fold and weighted 1/sqrt(width), as ``finetune classify`` does.
 
     python benchmarks/encoder_eval.py runs/encoder/encoder.dinomc --data ../shared/data/eurosat_ms
     python benchmarks/encoder_eval.py a.dinomc b.dinomc --json eval.json --markdown eval.md
@@ -30,7 +33,8 @@ from dinomc_core.atomic import atomic_path, write_json_atomically
 from dinomc_core.data.eurosat import load_eurosat
 from dinomc_core.data.labelled import ChipSet
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.downstream.features import ChipTensors, extract_features, match_bands
+from dinomc_core.downstream.features import ChipStatistics, ChipTensors, extract_features, match_bands
+from dinomc_core.downstream.pixel_features import FeatureScaler
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import train_linear_probe
 from dinomc_core.downstream.runtime import setup_runtime
@@ -70,27 +74,24 @@ def stratified_folds(targets: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def cross_validate(
-    features: torch.Tensor, targets: torch.Tensor, num_classes: int, folds: int, repeats: int,
-    standardise_for_knn: bool,
+    features: torch.Tensor, targets: torch.Tensor, group_sizes: list[int], num_classes: int, folds: int, repeats: int
 ) -> dict[str, dict[str, float]]:
-    """Mean and spread over repeats of the held-out k-NN and linear-probe accuracy (every chip held out once)."""
+    """Mean and spread over repeats of the held-out k-NN and linear-probe accuracy (every chip held out once), with
+    the heads of ``finetune classify``: each group of features scaled on the training fold to count the same."""
     scores: dict[str, list[float]] = {"knn": [], "linear": []}
     for repeat in range(repeats):
         assignment = stratified_folds(targets.numpy(), folds, seed=repeat)
         correct = {"knn": 0, "linear": 0}
         for fold in range(folds):
             train, held_out = torch.from_numpy(assignment != fold), torch.from_numpy(assignment == fold)
-            train_x, held_x = features[train], features[held_out]
-            if standardise_for_knn:
-                mean, std = train_x.mean(dim=0), train_x.std(dim=0).clamp_min(1e-8)
-                train_x, held_x = (train_x - mean) / std, (held_x - mean) / std
+            scaler = FeatureScaler(features.shape[1])
+            scaler.fit(features[train], group_sizes)
+            train_x, held_x = scaler(features[train]), scaler(features[held_out])
             knn = build_knn_head(train_x, targets[train], num_classes, multilabel=False)
-            linear, _ = train_linear_probe(
-                features[train], targets[train], features[train], targets[train], num_classes, False, seed=repeat
-            )
+            linear, _ = train_linear_probe(train_x, targets[train], train_x, targets[train], num_classes, False, seed=repeat)
             with torch.no_grad():
                 correct["knn"] += int((knn(held_x).argmax(1) == targets[held_out]).sum())
-                correct["linear"] += int((linear(features[held_out]).argmax(1) == targets[held_out]).sum())
+                correct["linear"] += int((linear(held_x).argmax(1) == targets[held_out]).sum())
         for protocol in scores:
             scores[protocol].append(100.0 * correct[protocol] / len(targets))
     return {protocol: {"mean": float(np.mean(values)), "std": float(np.std(values))} for protocol, values in scores.items()}
@@ -103,12 +104,11 @@ def chip_tensors(chips: ChipSet, metadata: ModelMetadata) -> ChipTensors:
 
 
 def encoder_features(
-    encoder: torch.nn.Module, chips: ChipSet, with_band_statistics: bool = False
+    encoder: torch.nn.Module, chips: ChipSet, statistics: ChipStatistics | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chip features of every chip: the mean of the dense features, optionally followed by each normalised band's
-    mean and standard deviation over the chip (the fused chip feature of ``dinomc_core.downstream.features``)."""
+    """Chip features of every chip: the mean of the dense features, or the fused chip feature with ``statistics``."""
     dataset = chip_tensors(chips, encoder.metadata)
-    return extract_features(encoder, dataset, setup_runtime("cpu"), with_band_statistics=with_band_statistics)
+    return extract_features(encoder, dataset, setup_runtime("cpu"), statistics=statistics)
 
 
 def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
@@ -120,25 +120,28 @@ def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
 
 
 def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list[dict]:
-    """One result row per encoder, then for the first: its fused feature (with the band statistics), its random
-    twin, and the band statistics alone."""
+    """One result row per encoder (the mean of its dense features), then for the first: its fused chip feature (the
+    feature of ``finetune classify``'s frozen heads), the same for its random twin, and the band statistics alone."""
     chips = load_eurosat(data)
     classes = len(chips.classes)
 
-    def row(name: str, kind: str, features: torch.Tensor, targets: torch.Tensor, standardise: bool) -> dict:
-        return {"name": name, "kind": kind, **cross_validate(features, targets, classes, folds, repeats, standardise)}
+    def row(name: str, kind: str, features: torch.Tensor, targets: torch.Tensor, group_sizes: list[int]) -> dict:
+        return {"name": name, "kind": kind, **cross_validate(features, targets, group_sizes, classes, folds, repeats)}
 
     rows = []
     for path in encoders:
-        rows.append(row(str(path), "encoder", *encoder_features(load_model(path), chips), standardise=False))
+        encoder = load_model(path)
+        rows.append(row(str(path), "encoder", *encoder_features(encoder, chips), [encoder.feature_dim]))
     first = load_model(encoders[0])
-    fused, targets = encoder_features(first, chips, with_band_statistics=True)
-    rows.append(row(f"{encoders[0]} + band mean and std", "fused", fused, targets, standardise=True))
-    rows.append(row(f"random {first.metadata.arch}", "random", *encoder_features(random_twin(first.metadata), chips),
-                    standardise=False))
-    band_statistics = fused[:, first.feature_dim:]
-    rows.append(row(f"band mean and std ({len(first.metadata.bands)} bands)", "band_statistics", band_statistics,
-                    targets, standardise=True))
+    statistics = ChipStatistics.for_encoder(first, len(first.metadata.bands), chips.chip_size)
+    fused, targets = encoder_features(first, chips, statistics)
+    rows.append(row(f"{encoders[0]}, fused chip feature", "fused", fused, targets, statistics.group_sizes))
+    twin = random_twin(first.metadata)
+    rows.append(row(f"random {first.metadata.arch}, fused chip feature", "random",
+                    encoder_features(twin, chips, statistics)[0], targets, statistics.group_sizes))
+    bands = statistics.channels[0]
+    rows.append(row(f"band mean and std ({bands} bands)", "band_statistics", fused[:, : 2 * bands], targets,
+                    [bands, bands]))
     return rows
 
 
@@ -162,7 +165,8 @@ def short_label(row: dict) -> str:
     if row["kind"] == "encoder":
         path = Path(row["name"])
         return path.parent.name or path.stem
-    return {"fused": "first + band\nmean and std", "band_statistics": "band mean\nand std"}.get(row["kind"], row["name"])
+    labels = {"fused": "fused chip\nfeature", "random": "random twin,\nfused", "band_statistics": "band mean\nand std"}
+    return labels.get(row["kind"], row["name"])
 
 
 def draw_figure(rows: list[dict], path: Path) -> None:
@@ -187,7 +191,7 @@ def draw_figure(rows: list[dict], path: Path) -> None:
 
 def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> dict:
     """The first encoder's cross-validated accuracies and the references', as flat provenance entries."""
-    prefix = {"encoder": "", "fused": "with_band_statistics_", "random": "random_encoder_",
+    prefix = {"encoder": "", "fused": "fused_", "random": "random_encoder_fused_",
               "band_statistics": "band_statistics_"}
     facts: dict = {"protocol": f"EuroSAT {chips} chips, {folds}-fold stratified CV x {repeats}, accuracy %; k-NN "
                                "k=20 T=0.07, linear probe on standardised features"}

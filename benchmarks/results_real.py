@@ -35,6 +35,7 @@ from dinomc_core.downstream.evaluation import change_metrics
 from dinomc_core.downstream.features import ChipTensors, match_bands
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import train_linear_probe
+from dinomc_core.downstream.pixel_features import FeatureScaler
 from dinomc_core.errors import DinoMCError, run_cli
 from dinomc_core.models import create_backbone, encoder_tensors, read_model_file, save_model_file
 
@@ -119,6 +120,9 @@ def spectral_baseline(args: argparse.Namespace, encoder: Path) -> dict[str, floa
     normalization = Normalization.from_dict(metadata.normalization)
     train_x, train_y = band_mean_features(ChipTensors(chips.subset("train"), bands, normalization))
     val_x, val_y = band_mean_features(ChipTensors(chips.subset("val"), bands, normalization))
+    scaler = FeatureScaler(train_x.shape[1])
+    scaler.fit(train_x, [train_x.shape[1]])
+    train_x, val_x = scaler(train_x), scaler(val_x)
     knn = build_knn_head(train_x, train_y, len(chips.classes), multilabel=False)
     linear, _ = train_linear_probe(train_x, train_y, val_x, val_y, len(chips.classes), False)
     with torch.no_grad():

@@ -1,18 +1,23 @@
-"""Model inputs from labelled chips, and the chip feature every classification head is trained on.
+"""Model inputs from labelled chips, and the chip features classification heads are trained on.
 
-The chip feature is the spatial mean of ``forward_dense``, with (for heads on frozen features) each band's mean and
-standard deviation over the chip beside it, since the chip's spectrum alone already separates many land covers. It
-is the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs;
-for CNNs this equals the pooled global feature). Choosing it over the ViT CLS token makes a chip classifier usable
-on maps: the same head applied to dense features averaged over a chip-sized sliding window gives a per-location
-prediction that matches what it saw in training (see ``ChipClassifier.predict_dense``).
+Fine-tuned models see the spatial mean of ``forward_dense`` (patch tokens for ViTs, the last feature map for CNNs).
+Heads on frozen features see the **fused chip feature** (``ChipStatistics``): the mean of the chip's bands and of
+every level of the encoder's pyramid over the chip, and, where the chip spans enough cells of a map for it to mean
+something, that map's standard deviation over the chip. The bands' statistics carry the chip's spectrum, which alone
+separates many land covers; the standard deviations of the fine levels carry its texture (rows of crops, a road
+through a field), which the last level's mean, on a few cells of a small chip, does not. On the 80 EuroSAT chips
+this lifts a linear probe from 66 % (band statistics) to about 70 % (docs/results.md). Choosing spatial means over
+the ViT CLS token keeps chip classifiers usable on maps: the same statistics over a chip-sized sliding window give a
+per-location prediction that matches what the head saw in training (see ``ChipClassifier.predict_dense``).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -22,14 +27,81 @@ from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.runtime import Runtime, evaluation_mode
 from dinomc_core.errors import DinoMCError
 
+TEXTURE_MIN_CELLS = 8
+"""A map's standard deviation over a chip is kept when the chip spans at least this many of its cells a side; over
+fewer (the last ResNet level spans 2 x 2 cells of a 64 px chip) it is noise."""
 
-def chip_feature(encoder: nn.Module, x: torch.Tensor, with_band_statistics: bool = False) -> torch.Tensor:
-    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip; with band statistics, followed
-    by each normalised band's mean and standard deviation over the chip (``(N, feature_dim + 2 C)``)."""
-    feature = encoder.forward_dense(x).mean(dim=(-2, -1))
-    if not with_band_statistics:
-        return feature
-    return torch.cat([feature.float(), x.float().mean(dim=(-2, -1)), x.float().std(dim=(-2, -1))], dim=1)
+
+def chip_feature(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``(N, feature_dim)``: the mean of the encoder's dense features over the chip (what fine-tuning trains on)."""
+    return encoder.forward_dense(x).mean(dim=(-2, -1))
+
+
+@dataclass(frozen=True)
+class ChipStatistics:
+    """The layout of the fused chip feature: per map (the chip's bands, then each encoder level, finest first) its
+    channels and stride (px), and whether its standard deviation follows its mean."""
+
+    channels: tuple[int, ...]
+    strides: tuple[int, ...]
+    with_std: tuple[bool, ...]
+
+    @classmethod
+    def for_encoder(cls, encoder: nn.Module, bands: int, chip_size: int) -> ChipStatistics:
+        """The statistics of ``encoder``'s pyramid on chips of ``chip_size`` px with ``bands`` bands."""
+        channels = (bands, *encoder.pyramid_channels)
+        strides = (1, *encoder.pyramid_strides)
+        with_std = tuple(chip_size // stride >= TEXTURE_MIN_CELLS for stride in strides)
+        return cls(tuple(channels), tuple(strides), with_std)
+
+    @classmethod
+    def from_dict(cls, description: dict) -> ChipStatistics:
+        return cls(tuple(description["channels"]), tuple(description["strides"]), tuple(description["with_std"]))
+
+    def to_dict(self) -> dict:
+        return {"channels": list(self.channels), "strides": list(self.strides), "with_std": list(self.with_std)}
+
+    @property
+    def group_sizes(self) -> list[int]:
+        """The width of each statistic, in feature order (each map's mean, then its std where kept)."""
+        return [size for channels, std in zip(self.channels, self.with_std) for size in ((channels, channels) if std else (channels,))]
+
+    @property
+    def dim(self) -> int:
+        return sum(self.group_sizes)
+
+    def maps(self, encoder: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+        """The maps the statistics are taken of, in float32: the normalised bands, then the encoder's pyramid."""
+        return [x.float(), *(level.float() for level in encoder.forward_pyramid(x))]
+
+    def of_chips(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``(N, dim)``: the fused chip feature of chips ``(N, C, H, W)``."""
+        parts = []
+        for values, std in zip(self.maps(encoder, x), self.with_std):
+            parts.append(values.mean(dim=(-2, -1)))
+            if std:
+                parts.append(values.std(dim=(-2, -1), unbiased=False))
+        return torch.cat(parts, dim=1)
+
+    def over_windows(self, encoder: nn.Module, x: torch.Tensor, window: int) -> torch.Tensor:
+        """``(N, dim, h, w)``: the fused chip feature over a ``window`` px square around every cell of the coarsest
+        level (stride 1 in cells, windows clipped at the borders); a window the size of a chip gives the chip's."""
+        maps = self.maps(encoder, x)
+        grid = maps[-1].shape[-2:]
+        cell = self.strides[-1]
+        span = max(1, round(window / cell))
+        parts = []
+        for values, stride, std in zip(maps, self.strides, self.with_std):
+            per_cell = max(1, round(cell / stride))
+            moments = [values, values.square()] if std else [values]
+            for moment in moments:
+                cells = F.avg_pool2d(moment, per_cell)[..., : grid[0], : grid[1]]
+                pooled = F.avg_pool2d(cells, span, stride=1, padding=span // 2, count_include_pad=False)
+                parts.append(pooled[..., : grid[0], : grid[1]])
+            if std:
+                mean, square = parts[-2], parts[-1]
+                parts[-1] = (square - mean.square()).clamp_min(0).sqrt()
+        return torch.cat(parts, dim=1)
 
 
 def match_bands(available: Sequence[str], names_known: bool, required: Sequence[str]) -> list[int]:
@@ -85,13 +157,17 @@ class ChipTensors(Dataset):
 
 
 def extract_features(
-    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64, with_band_statistics: bool = False
+    encoder: nn.Module, dataset: Dataset, runtime: Runtime, batch_size: int = 64,
+    statistics: ChipStatistics | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chip features ``(N, D)`` (float32, on the CPU) and targets of a whole data set, with a frozen encoder."""
+    """Chip features ``(N, D)`` (float32, on the CPU) and targets of a whole data set, with a frozen encoder: the
+    fused chip feature with ``statistics``, else the mean of the dense features."""
     features, targets = [], []
     with evaluation_mode(encoder):
         for x, target in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             with runtime.autocast():
-                features.append(chip_feature(encoder, x.to(runtime.device), with_band_statistics).float().cpu())
+                x = x.to(runtime.device)
+                feature = statistics.of_chips(encoder, x) if statistics else chip_feature(encoder, x)
+                features.append(feature.float().cpu())
             targets.append(target)
     return torch.cat(features), torch.cat(targets)

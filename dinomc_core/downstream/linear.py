@@ -1,10 +1,12 @@
-"""Probes on frozen features (a linear layer, or a small MLP), the epoch kept being the best on validation data."""
+"""Probes on frozen features: a regularised logistic regression (penalty chosen by cross-validation on the training
+features), and a trainer for small heads (MLPs) that keeps the epoch best on validation data."""
 from __future__ import annotations
 
 import copy
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dinomc_core.downstream.metrics import selection_score
 from dinomc_core.downstream.task_model import LinearHead
@@ -17,6 +19,56 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, multilabel: bool) -> 
     return F.cross_entropy(logits, targets)
 
 
+PENALTIES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+"""L2 penalties on the weights (per sample) the linear probe chooses from, by cross-validation on its training data."""
+
+PENALTY_FOLDS = 5
+
+
+def fit_logistic_regression(features: torch.Tensor, targets: torch.Tensor, num_classes: int, multilabel: bool,
+                            penalty: float, max_iter: int = 300) -> LinearHead:
+    """A linear head minimising the mean cross-entropy plus ``penalty`` / 2 x the squared weights (not the bias), by
+    full-batch L-BFGS: a deterministic, regularised logistic regression (per class for multi-label data)."""
+    head = LinearHead(features.shape[1], num_classes)
+    nn.init.zeros_(head.linear.weight)
+    nn.init.zeros_(head.linear.bias)
+    optimizer = torch.optim.LBFGS(head.linear.parameters(), max_iter=max_iter, history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+
+    def objective() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = task_loss(head.linear(features), targets, multilabel) + 0.5 * penalty * head.linear.weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(objective)
+    return head.eval()
+
+
+def penalty_folds(targets: torch.Tensor, multilabel: bool, folds: int, seed: int) -> torch.Tensor:
+    """The fold of every sample; single-label classes are dealt to the folds in turn, so each fold sees each class."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(targets), generator=generator)
+    if not multilabel:
+        order = order[torch.sort(targets[order], stable=True).indices]
+    assignment = torch.empty(len(targets), dtype=torch.long)
+    assignment[order] = torch.arange(len(targets)) % folds
+    return assignment
+
+
+def cross_validated_score(features: torch.Tensor, targets: torch.Tensor, num_classes: int, multilabel: bool,
+                          penalty: float, folds: int, seed: int) -> float:
+    """The selection score (accuracy, or micro mAP) of held-out folds, pooled over the folds."""
+    assignment = penalty_folds(targets, multilabel, folds, seed)
+    logits = torch.empty(len(targets), num_classes)
+    for fold in range(folds):
+        held_out = assignment == fold
+        head = fit_logistic_regression(features[~held_out], targets[~held_out], num_classes, multilabel, penalty)
+        with torch.no_grad():
+            logits[held_out] = head(features[held_out])
+    return selection_score(logits.numpy(), targets.numpy(), multilabel)
+
+
 def train_linear_probe(
     train_features: torch.Tensor,
     train_targets: torch.Tensor,
@@ -24,12 +76,31 @@ def train_linear_probe(
     val_targets: torch.Tensor,
     num_classes: int,
     multilabel: bool,
-    **training: float,
+    seed: int = 0,
 ) -> tuple[LinearHead, list[dict[str, float]]]:
-    """A linear head trained by :func:`train_probe` (``training``: its epochs, lr, weight_decay, batch_size, seed)."""
-    torch.manual_seed(int(training.get("seed", 0)))
-    head = LinearHead(train_features.shape[1], num_classes)
-    return train_probe(head, train_features, train_targets, val_features, val_targets, multilabel, **training)
+    """A regularised logistic regression on scaled features (``FeatureScaler``: the probe does not standardise, so
+    the groups' weights hold). Its penalty is chosen by cross-validation on the training features alone (with few
+    labels the unregularised fit memorises them); then it is refitted on all of them. The history has, per
+    penalty, the cross-validated score and the validation data's, for the report."""
+    folds = min(PENALTY_FOLDS, smallest_class(train_targets, multilabel))
+    history = []
+    for penalty in PENALTIES:
+        cv_score = (cross_validated_score(train_features, train_targets, num_classes, multilabel, penalty, folds, seed)
+                    if folds >= 2 else 0.0)
+        head = fit_logistic_regression(train_features, train_targets, num_classes, multilabel, penalty)
+        with torch.no_grad():
+            val_score = selection_score(head(val_features).numpy(), val_targets.numpy(), multilabel)
+        history.append({"penalty": penalty, "cv_score": cv_score, "val_score": val_score})
+    best = max(history, key=lambda entry: (entry["cv_score"], entry["penalty"]))
+    head = fit_logistic_regression(train_features, train_targets, num_classes, multilabel, best["penalty"])
+    return head, history
+
+
+def smallest_class(targets: torch.Tensor, multilabel: bool) -> int:
+    """Samples of the rarest class (positives per label for multi-label data): at most that many folds."""
+    counts = targets.sum(dim=0) if multilabel else torch.bincount(targets)
+    counts = counts[counts > 0]
+    return int(counts.min()) if len(counts) else 0
 
 
 def train_probe(

@@ -27,19 +27,24 @@ def write_json(path: Path, content: dict) -> Path:
 
 
 def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path:
-    """Losses (left axis) and the validation score (right axis) per epoch."""
-    epochs = [entry["epoch"] for entry in history]
+    """Losses (left axis) and the validation score (right axis) per epoch; for the linear probe, its cross-validated
+    and validation scores per L2 penalty (log axis)."""
+    x_key = "epoch" if "epoch" in history[0] else "penalty"
+    steps = [entry[x_key] for entry in history]
     figure, loss_axis = plt.subplots(figsize=(6, 4))
     for key in ("train_loss", "val_loss"):
         if key in history[0]:
-            loss_axis.plot(epochs, [entry[key] for entry in history], label=key.replace("_", " "))
-    loss_axis.set_xlabel("epoch")
+            loss_axis.plot(steps, [entry[key] for entry in history], label=key.replace("_", " "))
+    loss_axis.set_xlabel(x_key)
     loss_axis.set_ylabel("loss")
+    if x_key == "penalty":
+        loss_axis.set_xscale("log")
     score_axis = loss_axis.twinx()
-    score_key = next(key for key in ("val_score", "val_f1") if key in history[0])
-    scores = [entry[score_key] for entry in history]
-    score_axis.plot(epochs, scores, color="black", linestyle="--", label=score_key.replace("_", " "))
-    score_axis.set_ylabel("validation score")
+    for score_key, style in (("val_score", "--"), ("val_f1", "--"), ("cv_score", ":")):
+        if score_key in history[0]:
+            score_axis.plot(steps, [entry[score_key] for entry in history], color="black", linestyle=style,
+                            label=score_key.replace("_", " "))
+    score_axis.set_ylabel("score")
     figure.legend(loc="upper right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -19,7 +19,7 @@ from dinomc_core.data.oscd import City, band_names, read_city
 from dinomc_core.downstream.change_model import ChangeModel
 from dinomc_core.downstream.change_training import predict_cities, train_change_model
 from dinomc_core.downstream.evaluation import change_metrics, chip_metrics, predict_chips
-from dinomc_core.downstream.features import ChipTensors, extract_features, match_bands
+from dinomc_core.downstream.features import ChipStatistics, ChipTensors, extract_features, match_bands
 from dinomc_core.downstream.finetune import finetune_classifier
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import train_linear_probe
@@ -118,24 +118,22 @@ def check_chip_task(chips: ChipSet, multilabel: bool, protocol: str) -> None:
         raise DinoMCError("per-pixel heads learn one class per pixel; use --protocol linear, knn or full for multi-label data")
 
 
-def head_on_frozen_features(encoder: torch.nn.Module, train_set: ChipTensors, val_set: ChipTensors, multilabel: bool,
-                            options: TrainOptions, runtime: Runtime) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    """A k-NN head, or a linear probe selected on validation features, over the frozen encoder's chip features and
-    the chips' band statistics, each group scaled to count the same."""
+def head_on_frozen_features(encoder: torch.nn.Module, statistics: ChipStatistics, train_set: ChipTensors,
+                            val_set: ChipTensors, multilabel: bool, options: TrainOptions, runtime: Runtime) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """A k-NN head, or a linear probe selected on validation features, over the fused chip features of the frozen
+    encoder (``statistics``), each statistic scaled to count the same."""
     num_classes = len(train_set.chip_set.classes)
-    train_features, train_targets = extract_features(encoder, train_set, runtime, with_band_statistics=True)
-    bands = len(train_set.band_indices)
-    group_sizes = [train_features.shape[1] - 2 * bands, bands, bands]
+    train_features, train_targets = extract_features(encoder, train_set, runtime, statistics=statistics)
+    group_sizes = statistics.group_sizes
     scaler = FeatureScaler(train_features.shape[1])
     scaler.fit(train_features, group_sizes)
     if options.protocol == "knn":
         classifier = build_knn_head(scaler(train_features), train_targets, num_classes, multilabel, options.knn_k,
                                     options.knn_temperature)
         return ScaledHead(scaler, classifier, group_sizes), []
-    val_features, val_targets = extract_features(encoder, val_set, runtime, with_band_statistics=True)
+    val_features, val_targets = extract_features(encoder, val_set, runtime, statistics=statistics)
     classifier, history = train_linear_probe(scaler(train_features), train_targets, scaler(val_features), val_targets,
-                                             num_classes, multilabel, epochs=options.epochs or 100, lr=options.lr or 1e-2,
-                                             seed=options.seed)
+                                             num_classes, multilabel, seed=options.seed)
     return ScaledHead(scaler, classifier, group_sizes), history
 
 
@@ -160,8 +158,9 @@ def train_chip_classifier(encoder_path: str | Path, chips: ChipSet, multilabel: 
         )
     else:
         progress.log(f"extracting features of {len(train)} training and {len(val)} validation chips")
-        head, history = head_on_frozen_features(encoder, train_set, val_set, multilabel, options, runtime)
-        model = ChipClassifier(encoder, head.to(runtime.device), multilabel, chips.chip_size, band_statistics=True)
+        statistics = ChipStatistics.for_encoder(encoder, len(bands), chips.chip_size)
+        head, history = head_on_frozen_features(encoder, statistics, train_set, val_set, multilabel, options, runtime)
+        model = ChipClassifier(encoder, head.to(runtime.device), multilabel, chips.chip_size, statistics)
     if not runtime.is_main:
         return {}
     logits, targets = predict_chips(model, val_set, runtime)

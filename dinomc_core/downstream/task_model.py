@@ -17,7 +17,7 @@ from torch import nn
 
 from dinomc_core.downstream.change_model import ChangeModel
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.downstream.features import chip_feature
+from dinomc_core.downstream.features import ChipStatistics, chip_feature
 from dinomc_core.downstream.forest import ForestHead
 from dinomc_core.downstream.pixel_features import FeatureFusion, FeatureLayout, FeatureScaler
 from dinomc_core.errors import DinoMCError
@@ -219,18 +219,19 @@ class ScaledHead(nn.Module):
 
 
 class ChipClassifier(nn.Module):
-    """Encoder + head on the chip feature (with band statistics or not); ``tile_size`` is the chip size (px) the head
-    was trained at."""
+    """Encoder + head on a chip feature: the fused chip feature with ``statistics``, else the mean of the dense
+    features; ``tile_size`` is the chip size (px) the head was trained at."""
 
     def __init__(self, encoder: nn.Module, head: nn.Module, multilabel: bool, tile_size: int,
-                 band_statistics: bool = False) -> None:
+                 statistics: ChipStatistics | None = None) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
-        self.multilabel, self.tile_size, self.band_statistics = multilabel, tile_size, band_statistics
+        self.multilabel, self.tile_size, self.statistics = multilabel, tile_size, statistics
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, K)`` logits of chips."""
-        return self.head(chip_feature(self.encoder, x, self.band_statistics))
+        feature = self.statistics.of_chips(self.encoder, x) if self.statistics else chip_feature(self.encoder, x)
+        return self.head(feature)
 
     def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Sigmoid for multi-label models, softmax over classes otherwise."""
@@ -239,30 +240,24 @@ class ChipClassifier(nn.Module):
     def predict_dense(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, K, h, w)`` class probabilities at feature resolution.
 
-        The head sees, at every location, the dense features averaged over a window the size of a training chip
-        (stride 1, windows clipped at the borders), which is the chip feature it was trained on.
+        The head sees, at every location, the chip feature of a window the size of a training chip around it
+        (stride 1, windows clipped at the borders), which is what it was trained on.
         """
-        dense = self.encoder.forward_dense(x).float()
-        stride = x.shape[-1] / dense.shape[-1]
-        window = max(1, round(self.tile_size / stride))
-        if self.band_statistics:
-            cells = round(stride)
-            mean = F.avg_pool2d(x.float(), cells)[..., : dense.shape[-2], : dense.shape[-1]]
-            square = F.avg_pool2d(x.float().square(), cells)[..., : dense.shape[-2], : dense.shape[-1]]
-            dense = torch.cat([dense, mean, square], dim=1)
-        pooled = F.avg_pool2d(dense, window, stride=1, padding=window // 2, count_include_pad=False)
-        pooled = pooled[..., : dense.shape[-2], : dense.shape[-1]]
-        if self.band_statistics:
-            bands = x.shape[1]
-            features, mean, square = pooled.split([pooled.shape[1] - 2 * bands, bands, bands], dim=1)
-            pooled = torch.cat([features, mean, (square - mean.square()).clamp_min(0).sqrt()], dim=1)
+        if self.statistics:
+            pooled = self.statistics.over_windows(self.encoder, x, self.tile_size)
+        else:
+            dense = self.encoder.forward_dense(x).float()
+            window = max(1, round(self.tile_size * dense.shape[-1] / x.shape[-1]))
+            pooled = F.avg_pool2d(dense, window, stride=1, padding=window // 2, count_include_pad=False)
+            pooled = pooled[..., : dense.shape[-2], : dense.shape[-1]]
         n, d, h, w = pooled.shape
         logits = self.head(pooled.permute(0, 2, 3, 1).reshape(n * h * w, d))
         return self.probabilities(logits.reshape(n, h, w, -1).permute(0, 3, 1, 2))
 
     def describe(self) -> dict:
-        feature = "mean of forward_dense over the chip" + (", band means and stds" if self.band_statistics else "")
-        return {**self.head.describe(), "feature": feature, "band_statistics": self.band_statistics}
+        if self.statistics:
+            return {**self.head.describe(), "feature": "fused chip statistics", "statistics": self.statistics.to_dict()}
+        return {**self.head.describe(), "feature": "mean of forward_dense over the chip"}
 
 
 def build_head(description: dict, multilabel: bool, metadata: ModelMetadata | None = None) -> nn.Module:
@@ -286,6 +281,13 @@ def build_head(description: dict, multilabel: bool, metadata: ModelMetadata | No
         return KnnHead(description["bank_size"], description["feature_dim"], description["num_classes"],
                        description["k"], description["temperature"], multilabel)
     raise DinoMCError(f"unknown classification head type {kind!r} in the model file; upgrade dinomc to read it")
+
+
+def chip_statistics(head: dict, name: str) -> ChipStatistics | None:
+    """The fused chip feature a chip head was trained on (``None``: the mean of the dense features)."""
+    if head.get("band_statistics"):
+        raise DinoMCError(f"{name} was trained on an earlier chip feature; train its head again with this version")
+    return ChipStatistics.from_dict(head["statistics"]) if "statistics" in head else None
 
 
 def save_task_model(path: str | os.PathLike, model: nn.Module, metadata: ModelMetadata) -> Path:
@@ -314,7 +316,7 @@ def load_task_model(path: str | os.PathLike) -> nn.Module:
             model = PixelClassifier(encoder, head, metadata.tile_size)
         else:
             model = ChipClassifier(encoder, head, metadata.task == "multilabel", metadata.tile_size,
-                                   bool(metadata.head.get("band_statistics", False)))
+                                   chip_statistics(metadata.head, name))
     try:
         head.load_state_dict(strip_prefix(tensors, HEAD_PREFIX), strict=True)
     except RuntimeError as error:

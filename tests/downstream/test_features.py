@@ -8,7 +8,14 @@ import torch
 from dinomc_core.data.bands import SENTINEL2_BANDS
 from dinomc_core.data.eurosat import load_eurosat
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.downstream.features import ChipTensors, chip_feature, extract_features, match_bands, random_dihedral
+from dinomc_core.downstream.features import (
+    ChipStatistics,
+    ChipTensors,
+    chip_feature,
+    extract_features,
+    match_bands,
+    random_dihedral,
+)
 from dinomc_core.downstream.runtime import setup_runtime
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models import load_model
@@ -46,3 +53,19 @@ def test_dihedral_keeps_content_and_features_are_dense_means(encoder_file, share
         assert torch.allclose(chip_feature(encoder, dataset[0][0][None])[0], features[0], atol=1e-5)
         assert torch.allclose(encoder(dataset[0][0][None]), features[:1], atol=1e-4)  # CNN: equals the pooled feature
     assert np.isfinite(features.numpy()).all()
+
+
+def test_fused_chip_feature_holds_band_statistics_then_each_level(encoder_file, shared_data):
+    encoder = load_model(encoder_file("resnet18"))
+    chips = load_eurosat(shared_data / "eurosat_ms").subset("val")
+    dataset = ChipTensors(chips, match_bands(chips.band_names, True, SENTINEL2_BANDS), Normalization.from_dict(encoder.metadata.normalization))
+    statistics = ChipStatistics.for_encoder(encoder, 13, chips.chip_size)
+    features, _ = extract_features(encoder, dataset, setup_runtime("cpu"), batch_size=8, statistics=statistics)
+    # bands (mean, std), then ResNet-18's levels: 64 (stride 2), 64 (4), 128 (8) with std, 256 (16) and 512 (32) without
+    assert statistics.group_sizes == [13, 13, 64, 64, 64, 64, 128, 128, 256, 512] and features.shape == (20, statistics.dim)
+    x = dataset[0][0]
+    assert torch.allclose(features[0, :13], x.mean(dim=(-2, -1)), atol=1e-5)
+    assert torch.allclose(features[0, 13:26], x.std(dim=(-2, -1), unbiased=False), atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(features[0, -512:], chip_feature(encoder, x[None])[0], atol=1e-4)  # the last level's mean
+    assert ChipStatistics.from_dict(statistics.to_dict()) == statistics

@@ -1,24 +1,53 @@
-"""Linear probe on frozen features: standardised inputs, best validation epoch kept."""
+"""Linear probe on frozen features: a regularised logistic regression whose penalty is cross-validated."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
+from sklearn.linear_model import LogisticRegression
 
-from dinomc_core.downstream.linear import train_linear_probe
+from dinomc_core.downstream.linear import PENALTIES, fit_logistic_regression, train_linear_probe
 
 
-def test_separable_features_are_learned_and_best_epoch_kept():
+def test_logistic_regression_matches_scikit_learn():
     torch.manual_seed(0)
-    centres = torch.randn(3, 16) * 5
+    features = torch.randn(120, 6, dtype=torch.float64).float()
+    labels = (features[:, 0] + 0.5 * features[:, 1] + 0.3 * torch.randn(120) > 0).long() + (features[:, 2] > 1).long()
+    penalty = 0.01
+    ours = fit_logistic_regression(features, labels, 3, False, penalty)
+    reference = LogisticRegression(C=1.0 / (penalty * len(labels)), tol=1e-8, max_iter=5000).fit(features.double().numpy(), labels.numpy())
+    with torch.no_grad():
+        probabilities = ours(features).softmax(dim=1).numpy()
+    assert np.abs(probabilities - reference.predict_proba(features.double().numpy())).max() < 1e-3
+
+
+def test_penalty_is_chosen_on_training_folds_not_validation_data():
+    torch.manual_seed(0)
+    centres = torch.randn(3, 16) * 3
     labels = torch.arange(90) % 3
-    features = centres[labels] + torch.randn(90, 16) + 100.0  # offset: standardisation must cope
-    head, history = train_linear_probe(features[:60], labels[:60], features[60:], labels[60:], 3, False, epochs=30, lr=1e-2)
-    assert len(history) == 30 and max(entry["val_score"] for entry in history) == 1.0
-    assert (head(features[60:]).argmax(dim=1) == labels[60:]).all()
+    features = centres[labels] + torch.randn(90, 16) * 2
+    head, history = train_linear_probe(features[:60], labels[:60], features[60:], 2 - labels[60:], 3, False)
+    assert [entry["penalty"] for entry in history] == list(PENALTIES)
+    assert all(entry["val_score"] < 0.5 for entry in history)  # the validation labels are permuted ...
+    chosen = max(history, key=lambda entry: (entry["cv_score"], entry["penalty"]))
+    assert chosen["cv_score"] > 0.8  # ... yet the penalty comes from the training folds
+    refit = fit_logistic_regression(features[:60], labels[:60], 3, False, chosen["penalty"])
+    with torch.no_grad():
+        assert torch.allclose(head(features), refit(features), atol=1e-5)
+        assert (head(features[60:]).argmax(dim=1) == labels[60:]).float().mean() > 0.8
+
+
+def test_a_larger_penalty_shrinks_the_weights():
+    torch.manual_seed(0)
+    features, labels = torch.randn(40, 30), torch.arange(40) % 2  # pure noise: the weights only memorise
+    norms = [fit_logistic_regression(features, labels, 2, False, penalty).linear.weight.norm() for penalty in (1e-4, 1e-1)]
+    assert norms[1] < 0.2 * norms[0]
 
 
 def test_multilabel_probe_scores_micro_map():
     torch.manual_seed(0)
     features = torch.randn(80, 8)
     targets = torch.stack([features[:, 0] > 0, features[:, 1] > 0], dim=1).float()
-    head, history = train_linear_probe(features[:60], targets[:60], features[60:], targets[60:], 2, True, epochs=100, lr=5e-2)
-    assert head(features).shape == (80, 2) and history[-1]["val_score"] > 0.9
+    head, history = train_linear_probe(features[:60], targets[:60], features[60:], targets[60:], 2, True)
+    assert head(features).shape == (80, 2) and max(entry["val_score"] for entry in history) > 0.9
+    assert all(0.0 <= entry["cv_score"] <= 1.0 for entry in history)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dinomc_core.downstream.change_model import ChangeModel
+from dinomc_core.downstream.features import ChipStatistics
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.pixel_features import FeatureFusion, FeatureScaler, fused_layout
@@ -22,6 +23,7 @@ from dinomc_core.downstream.task_model import (
 )
 from dinomc_core.errors import DinoMCError
 from dinomc_core.models import load_model, read_model_file
+from dinomc_core.models.modelfile import save_model_file
 
 CLASSES = [{"name": "water", "color": "#0000ff"}, {"name": "forest", "color": "#00ff00"}, {"name": "urban", "color": "#ff0000"}]
 
@@ -81,30 +83,41 @@ def test_encoder_only_file_is_refused(encoder_file):
         load_task_model(encoder_file("resnet18"))
 
 
-def _save_band_statistics_classifier(encoder_path, path):
+def _save_statistics_classifier(encoder_path, path):
     torch.manual_seed(0)
     encoder = load_model(encoder_path)
-    sizes = [512, 13, 13]
-    scaler = FeatureScaler(sum(sizes))
-    scaler.fit(torch.randn(50, sum(sizes)), sizes)
-    head = ScaledHead(scaler, LinearHead(sum(sizes), 3), sizes)
-    model = ChipClassifier(encoder, head, False, tile_size=64, band_statistics=True)
+    statistics = ChipStatistics.for_encoder(encoder, 13, 64)
+    scaler = FeatureScaler(statistics.dim)
+    scaler.fit(torch.randn(50, statistics.dim), statistics.group_sizes)
+    head = ScaledHead(scaler, LinearHead(statistics.dim, 3), statistics.group_sizes)
+    model = ChipClassifier(encoder, head, False, tile_size=64, statistics=statistics)
     metadata = replace(encoder.metadata, task="classification", classes=CLASSES, head=model.describe(), tile_size=64)
     save_task_model(path, model, metadata)
     return model
 
 
-def test_band_statistics_classifier_maps_what_it_classifies(encoder_file, tmp_path):
-    original = _save_band_statistics_classifier(encoder_file("resnet18"), tmp_path / "stats.dinomc").eval()
+def test_statistics_classifier_maps_what_it_classifies(encoder_file, tmp_path):
+    original = _save_statistics_classifier(encoder_file("resnet18"), tmp_path / "stats.dinomc").eval()
     loaded = load_task_model(tmp_path / "stats.dinomc")
-    assert loaded.band_statistics and loaded.metadata.head["type"] == "scaled"
+    assert loaded.statistics == original.statistics and loaded.metadata.head["type"] == "scaled"
+    # ResNet-18 on 64 px chips: texture (std) of the bands and of the levels at strides 2, 4 and 8, not 16 and 32
+    assert loaded.statistics.with_std == (True, True, True, True, False, False)
     x = torch.randn(2, 13, 64, 64)
     with torch.no_grad():
         logits = loaded(x)
         assert torch.allclose(logits, original(x), atol=1e-5)
         dense = loaded.predict_dense(x)
-    # location (1, 1) of the 2x2 map pools the whole chip: encoder mean and the chip's band means and stds
+    # location (1, 1) of the 2x2 map pools the whole chip: the same statistics as the chip's
     assert torch.allclose(dense[..., 1, 1], logits.softmax(dim=1), atol=1e-4)
+
+
+def test_a_chip_head_of_the_earlier_feature_is_refused_in_one_sentence(encoder_file, tmp_path):
+    _save_statistics_classifier(encoder_file("resnet18"), tmp_path / "stats.dinomc")
+    metadata, tensors = read_model_file(tmp_path / "stats.dinomc")
+    head = {key: value for key, value in metadata.head.items() if key != "statistics"}
+    save_model_file(tmp_path / "old.dinomc", replace(metadata, head={**head, "band_statistics": True}), tensors)
+    with pytest.raises(DinoMCError, match="earlier chip feature; train its head again"):
+        load_task_model(tmp_path / "old.dinomc")
 
 
 def test_pixel_classifier_round_trip_maps_at_pixel_resolution(encoder_file, tmp_path):
