@@ -194,7 +194,9 @@ def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> 
     prefix = {"encoder": "", "fused": "fused_", "random": "random_encoder_fused_",
               "band_statistics": "band_statistics_"}
     facts: dict = {"protocol": f"EuroSAT {chips} chips, {folds}-fold stratified CV x {repeats}, accuracy %; k-NN "
-                               "k=20 T=0.07, linear probe on standardised features"}
+                               "k=20 T=0.07 and L2-regularised logistic regression (penalty cross-validated on the training folds), "
+                               "feature groups standardised and weighted 1/sqrt(width); fused: band and pyramid "
+                               "statistics (ChipStatistics)"}
     for row in [rows[0], *rows[-3:]]:
         for protocol in ("knn", "linear"):
             facts[f"{prefix[row['kind']]}eurosat_cv_{protocol}"] = round(row[protocol]["mean"], 1)

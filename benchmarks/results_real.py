@@ -70,7 +70,8 @@ class Recorder:
 
     def command(self, name: str, argv: list[str]) -> None:
         start = time.monotonic()
-        subprocess.run([sys.executable, *argv], check=True)
+        if subprocess.run([sys.executable, *argv]).returncode != 0:
+            raise DinoMCError(f"the step '{name}' failed (its message is above); fix it and run the benchmark again")
         self.steps.append({"name": name, "command": "python " + shlex.join(argv), "seconds": time.monotonic() - start})
 
     def timed(self, name: str, seconds: float) -> None:
@@ -191,6 +192,8 @@ def fill_between_markers(text: str, name: str, content: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.work.exists() and any(args.work.iterdir()):
+        raise DinoMCError(f"{args.work} already holds an earlier run; remove it or give another --work folder")
     args.work.mkdir(parents=True, exist_ok=True)
     recorder = Recorder()
     pretrained = pretrain(recorder, args)

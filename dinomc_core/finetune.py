@@ -66,8 +66,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The encoder and optimisation settings."""
     parser.add_argument("--encoder", required=True, help="pretrained encoder (.dinomc)")
-    parser.add_argument("--epochs", type=int, help="default: 100 (linear), 30 (full), 20 (change)")
-    parser.add_argument("--lr", type=float, help="default: 1e-2 (linear), 1e-3 (change), 1e-4 (full)")
+    parser.add_argument("--epochs", type=int, help="default: 30 (full), 20 (change), 60 (per-pixel logistic and MLP "
+                        "heads); the linear probe on chips is fitted to convergence, its L2 penalty cross-validated")
+    parser.add_argument("--lr", type=float, help="default: 1e-4 (full), 1e-3 (change), 1e-2 (per-pixel heads)")
     parser.add_argument("--batch-size", type=int, default=32)
 
 

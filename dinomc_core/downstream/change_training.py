@@ -148,7 +148,7 @@ def train_change_model(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += float(loss)
+            total += loss.item()
         schedule.step()
         if runtime.is_main:
             scores = change_metrics(val_pairs, predict_cities(model, val_pairs, normalization, runtime, patch_size))

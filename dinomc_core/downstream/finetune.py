@@ -61,7 +61,7 @@ def finetune_classifier(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total, seen = total + float(loss) * len(x), seen + len(x)
+            total, seen = total + loss.item() * len(x), seen + len(x)
         schedule.step()
         if runtime.is_main:
             logits, targets = predict_chips(model, val_set, runtime)

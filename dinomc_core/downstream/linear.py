@@ -24,6 +24,9 @@ PENALTIES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
 PENALTY_FOLDS = 5
 
+DEFAULT_PENALTY = 1e-2
+"""The penalty when the training data is too small to cross-validate one (a class with a single sample)."""
+
 
 def fit_logistic_regression(features: torch.Tensor, targets: torch.Tensor, num_classes: int, multilabel: bool,
                             penalty: float, max_iter: int = 300) -> LinearHead:
@@ -82,25 +85,30 @@ def train_linear_probe(
     the groups' weights hold). Its penalty is chosen by cross-validation on the training features alone (with few
     labels the unregularised fit memorises them); then it is refitted on all of them. The history has, per
     penalty, the cross-validated score and the validation data's, for the report."""
-    folds = min(PENALTY_FOLDS, smallest_class(train_targets, multilabel))
-    history = []
+    folds = penalty_fold_count(train_targets, multilabel)
+    heads, history = {}, []
     for penalty in PENALTIES:
-        cv_score = (cross_validated_score(train_features, train_targets, num_classes, multilabel, penalty, folds, seed)
-                    if folds >= 2 else 0.0)
-        head = fit_logistic_regression(train_features, train_targets, num_classes, multilabel, penalty)
+        heads[penalty] = fit_logistic_regression(train_features, train_targets, num_classes, multilabel, penalty)
         with torch.no_grad():
-            val_score = selection_score(head(val_features).numpy(), val_targets.numpy(), multilabel)
-        history.append({"penalty": penalty, "cv_score": cv_score, "val_score": val_score})
-    best = max(history, key=lambda entry: (entry["cv_score"], entry["penalty"]))
-    head = fit_logistic_regression(train_features, train_targets, num_classes, multilabel, best["penalty"])
-    return head, history
+            entry = {"penalty": penalty, "val_score": selection_score(heads[penalty](val_features).numpy(),
+                                                                       val_targets.numpy(), multilabel)}
+        if folds >= 2:
+            entry["cv_score"] = cross_validated_score(train_features, train_targets, num_classes, multilabel, penalty,
+                                                      folds, seed)
+        history.append(entry)
+    if folds < 2:
+        return fit_logistic_regression(train_features, train_targets, num_classes, multilabel, DEFAULT_PENALTY), history
+    chosen = max(history, key=lambda entry: (entry["cv_score"], entry["penalty"]))["penalty"]
+    return heads[chosen], history
 
 
-def smallest_class(targets: torch.Tensor, multilabel: bool) -> int:
-    """Samples of the rarest class (positives per label for multi-label data): at most that many folds."""
-    counts = targets.sum(dim=0) if multilabel else torch.bincount(targets)
-    counts = counts[counts > 0]
-    return int(counts.min()) if len(counts) else 0
+def penalty_fold_count(targets: torch.Tensor, multilabel: bool) -> int:
+    """Folds for choosing the penalty: at most 5, and for single-label data no more than the rarest class has
+    samples, so that every fold can hold each class."""
+    if multilabel:
+        return min(PENALTY_FOLDS, len(targets))
+    counts = torch.bincount(targets)
+    return min(PENALTY_FOLDS, int(counts[counts > 0].min()))
 
 
 def train_probe(

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from dinomc_core.downstream.linear import PENALTIES, fit_logistic_regression, train_linear_probe
+from dinomc_core.downstream.linear import DEFAULT_PENALTY, PENALTIES, fit_logistic_regression, train_linear_probe
 
 
 def test_logistic_regression_matches_scikit_learn():
@@ -51,3 +51,13 @@ def test_multilabel_probe_scores_micro_map():
     head, history = train_linear_probe(features[:60], targets[:60], features[60:], targets[60:], 2, True)
     assert head(features).shape == (80, 2) and max(entry["val_score"] for entry in history) > 0.9
     assert all(0.0 <= entry["cv_score"] <= 1.0 for entry in history)
+
+
+def test_a_class_with_one_sample_gets_the_default_penalty_without_cross_validation():
+    torch.manual_seed(0)
+    features, labels = torch.randn(7, 4), torch.tensor([0, 0, 0, 1, 1, 1, 2])
+    head, history = train_linear_probe(features, labels, features, labels, 3, False)
+    assert all("cv_score" not in entry for entry in history)
+    reference = fit_logistic_regression(features, labels, 3, False, DEFAULT_PENALTY)
+    with torch.no_grad():
+        assert torch.allclose(head(features), reference(features), atol=1e-5)

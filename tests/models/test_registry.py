@@ -75,7 +75,7 @@ def test_the_shipped_models_load_by_name_fit_the_budget_and_record_their_validat
     assert 9.5 < encoder.metadata.gsd < 10.5  # 10 m pixels (measured on the OSCD scenes, stored in degrees)
     assert all(tensor.dtype == torch.float32 for tensor in encoder.state_dict().values() if tensor.is_floating_point())
     validation = encoder.metadata.provenance["validation"]
-    assert {"eurosat_cv_knn", "random_encoder_eurosat_cv_knn", "band_statistics_eurosat_cv_linear"} <= set(validation)
+    assert {"eurosat_cv_knn", "random_encoder_fused_eurosat_cv_knn", "band_statistics_eurosat_cv_linear"} <= set(validation)
 
 
 def test_the_finetune_cli_takes_the_shipped_encoder_by_name(shared_data, tmp_path):
