@@ -96,19 +96,24 @@ def _save_statistics_classifier(encoder_path, path):
     return model
 
 
-def test_statistics_classifier_maps_what_it_classifies(encoder_file, tmp_path):
-    original = _save_statistics_classifier(encoder_file("resnet18"), tmp_path / "stats.dinomc").eval()
+# ResNet-18 on 64 px chips: texture (std) of the bands and of the levels at strides 2, 4 and 8, not 16 and 32; its
+# 2 x 2 map's location (1, 1) pools the whole chip. ViT-Tiny/16: 4 x 4 tokens, too few for texture but in the bands;
+# location (2, 2) of its 4 x 4 map pools the whole chip.
+@pytest.mark.parametrize("arch, with_std, whole_chip", [
+    ("resnet18", (True, True, True, True, False, False), (1, 1)),
+    ("vit_tiny_patch16_224", (True, False, False, False, False), (2, 2)),
+])
+def test_statistics_classifier_maps_what_it_classifies(encoder_file, tmp_path, arch, with_std, whole_chip):
+    original = _save_statistics_classifier(encoder_file(arch), tmp_path / "stats.dinomc").eval()
     loaded = load_task_model(tmp_path / "stats.dinomc")
     assert loaded.statistics == original.statistics and loaded.metadata.head["type"] == "scaled"
-    # ResNet-18 on 64 px chips: texture (std) of the bands and of the levels at strides 2, 4 and 8, not 16 and 32
-    assert loaded.statistics.with_std == (True, True, True, True, False, False)
+    assert loaded.statistics.with_std == with_std
     x = torch.randn(2, 13, 64, 64)
     with torch.no_grad():
         logits = loaded(x)
         assert torch.allclose(logits, original(x), atol=1e-5)
         dense = loaded.predict_dense(x)
-    # location (1, 1) of the 2x2 map pools the whole chip: the same statistics as the chip's
-    assert torch.allclose(dense[..., 1, 1], logits.softmax(dim=1), atol=1e-4)
+    assert torch.allclose(dense[..., whole_chip[0], whole_chip[1]], logits.softmax(dim=1), atol=1e-4)
 
 
 def test_a_chip_head_of_the_earlier_feature_is_refused_in_one_sentence(encoder_file, tmp_path):
