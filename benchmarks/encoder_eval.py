@@ -5,8 +5,8 @@ with several shuffles) uses every chip once per repeat as held-out data. For eac
 references, the script reports:
 
 * **k-NN**: DINO's weighted vote (k = 20, T = 0.07) on the L2-normalised chip features (the project's head);
-* **linear probe**: the project's logistic regression on standardised features (AdamW, 100 epochs); the epoch is
-  chosen on the training chips' accuracy, never on the held-out fold;
+* **linear probe**: the project's logistic regression, its L2 penalty chosen by cross-validation inside the
+  training folds, never on the held-out fold;
 * **encoder**: each encoder's chip feature alone (the mean of its dense features);
 * **fused**: the first encoder's fused chip feature (``dinomc_core.downstream.features.ChipStatistics``: band and
   pyramid means, and standard deviations where a chip spans 8 cells), what ``finetune classify`` trains its k-NN and
@@ -88,7 +88,8 @@ def cross_validate(
             scaler.fit(features[train], group_sizes)
             train_x, held_x = scaler(features[train]), scaler(features[held_out])
             knn = build_knn_head(train_x, targets[train], num_classes, multilabel=False)
-            linear, _ = train_linear_probe(train_x, targets[train], train_x, targets[train], num_classes, False, seed=repeat)
+            linear, _ = train_linear_probe(train_x, targets[train], train_x, targets[train], num_classes, False,
+                                           seed=repeat)
             with torch.no_grad():
                 correct["knn"] += int((knn(held_x).argmax(1) == targets[held_out]).sum())
                 correct["linear"] += int((linear(held_x).argmax(1) == targets[held_out]).sum())

@@ -118,10 +118,13 @@ def check_chip_task(chips: ChipSet, multilabel: bool, protocol: str) -> None:
         raise DinoMCError("per-pixel heads learn one class per pixel; use --protocol linear, knn or full for multi-label data")
 
 
-def head_on_frozen_features(encoder: torch.nn.Module, statistics: ChipStatistics, train_set: ChipTensors,
-                            val_set: ChipTensors, multilabel: bool, options: TrainOptions, runtime: Runtime) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    """A k-NN head, or a linear probe selected on validation features, over the fused chip features of the frozen
-    encoder (``statistics``), each statistic scaled to count the same."""
+def head_on_frozen_features(
+    encoder: torch.nn.Module, statistics: ChipStatistics, train_set: ChipTensors, val_set: ChipTensors,
+    multilabel: bool, options: TrainOptions, runtime: Runtime,
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """A k-NN head, or a logistic regression whose penalty is cross-validated on the training chips, over the fused
+    chip features of the frozen encoder (``statistics``), each statistic scaled to count the same; the validation
+    chips only score it."""
     num_classes = len(train_set.chip_set.classes)
     train_features, train_targets = extract_features(encoder, train_set, runtime, statistics=statistics)
     group_sizes = statistics.group_sizes
