@@ -34,11 +34,12 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
-from dinomc_core.data.bands import EUROSAT_MS_BANDS, SENTINEL2_BANDS
+from dinomc_core.data.bands import EUROSAT_MS_BANDS
 from dinomc_core.data.eurosat import load_eurosat
 from dinomc_core.data.oscd import list_cities, read_city
 from dinomc_core.downstream.baselines import GaussianMaximumLikelihood, change_vector_magnitude, otsu_threshold
 from dinomc_core.errors import run_cli
+from dinomc_core.models import load_model
 from results_real import fill_between_markers
 
 CHIP = 64
@@ -212,12 +213,14 @@ def auc(scores: np.ndarray, targets: np.ndarray) -> float:
 
 
 def change(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Pooled F1 and mean AUC of label-free change on every OSCD city of the sample."""
+    """Pooled F1 and mean AUC of label-free change on every OSCD city of the sample; change vector analysis sees the
+    encoder's bands (13 for a Sentinel-2 encoder, 3 for an RGB one), as deep CVA does."""
+    bands = load_model(args.encoder).metadata.bands
     cities = list_cities(args.data / "oscd")
     results: dict[str, dict] = {}
     pooled: dict[str, np.ndarray] = {}
     for city in cities:
-        pair = read_city(city, list(SENTINEL2_BANDS))
+        pair = read_city(city, list(bands))
         target = pair.change.astype(bool).ravel()
         magnitude = change_vector_magnitude(pair.before, pair.after)
         predicted = magnitude >= otsu_threshold(magnitude)
