@@ -5,8 +5,12 @@ Here the vector also holds spectral indices and DINO-MC context (``dinomc_core.d
 pixel changes when its spectrum or its surroundings changed. Each date is standardised robustly on the scene
 (median and scaled median absolute deviation per feature), which removes illumination and season offsets as
 classic CVA's per-date standardisation does, without letting the changed pixels set the scale. Each feature group
-gives a distance per pixel, divided by its median over the scene, and the magnitude is the mean of the groups'
-distances: every group counts the same, whatever its width, and about 1 is an ordinary, unchanged pixel.
+gives a distance per pixel, divided by its median over the scene (about 1 is an ordinary, unchanged pixel), and the
+magnitude is a weighted mean of the groups' distances, whatever their widths. A group's weight is how far the 99th
+percentile of its distance lies above the median: a group whose distances have a long tail of changed pixels gets
+more say than one whose distances look like noise. On the 10 OSCD cities this keeps the fused magnitude at or above
+change vector analysis with 13, 6 (Landsat-like) and 3 (RGB) bands, where equal weights fell 0.2 points of AUC
+below it with 6 bands (docs/results.md).
 
 The statistics come from tiles spread evenly over the scene, read through the same reader and encoder as the map.
 """
@@ -26,6 +30,8 @@ from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReade
 
 STATISTICS_TILES = 16
 """Tiles, evenly spread over the scene, that the projection, the robust statistics and the group scales come from."""
+TAIL_QUANTILE = 0.99
+"""The quantile of a group's scaled distance whose excess over the median (1) weighs the group."""
 STATISTICS_PIXELS = 4096
 """Valid pixels per tile kept for the statistics."""
 STATISTICS_BATCH = 4
@@ -35,8 +41,8 @@ MAD_TO_STD = 1.4826
 
 
 class DeepChangeVectors(TilePredictor):
-    """Change magnitude of stacked two-date tiles ``(N, 2C, T, T)``: the mean over feature groups of the scaled
-    distance between the dates' robustly standardised fused features, at pixel resolution."""
+    """Change magnitude of stacked two-date tiles ``(N, 2C, T, T)``: the weighted mean over feature groups of the
+    scaled distance between the dates' robustly standardised fused features, at pixel resolution."""
 
     default_tile = 256
 
@@ -49,7 +55,9 @@ class DeepChangeVectors(TilePredictor):
         dim = fusion.layout.dim
         self.register_buffer("centre", torch.zeros(2, dim))
         self.register_buffer("spread", torch.ones(2, dim))
-        self.register_buffer("group_scale", torch.ones(len(fusion.layout.group_sizes())))
+        groups = len(fusion.layout.group_sizes())
+        self.register_buffer("group_scale", torch.ones(groups))
+        self.register_buffer("group_weight", torch.full((groups,), 1.0 / groups))
 
     def date_features(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Unscaled fused features ``(N, D, T, T)`` of the before and after halves of the tiles."""
@@ -71,7 +79,7 @@ class DeepChangeVectors(TilePredictor):
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         before, after = self.date_features(tiles)
         distances = self.group_distances(before, after) / self.group_scale.view(1, -1, 1, 1)
-        return distances.mean(dim=1, keepdim=True)
+        return (distances * self.group_weight.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
 
 
 def deep_change_vectors(encoder: nn.Module, reader: TileReader, normalization: Normalization, bands: Sequence[str],
@@ -96,7 +104,16 @@ def deep_change_vectors(encoder: nn.Module, reader: TileReader, normalization: N
             predictor.spread[date] = spread.clamp_min(1e-3 * float(spread.mean()) + 1e-6)
         distances = predictor.group_distances(before, after, dim=-1)
         predictor.group_scale.copy_(distances.median(dim=0).values.clamp_min(1e-6))
+        predictor.group_weight.copy_(tail_weights(distances / predictor.group_scale))
     return predictor
+
+
+def tail_weights(scaled_distances: torch.Tensor) -> torch.Tensor:
+    """Weights summing to 1 of groups whose distances ``(M, G)`` have median 1: each group's excess of the 99th
+    percentile over the median (a floor keeps a tail-less group in play)."""
+    tails = (torch.quantile(scaled_distances.float(), TAIL_QUANTILE, dim=0) - 1.0).clamp_min(0.0)
+    tails = tails.clamp_min(1e-3 * float(tails.max()) + 1e-6)
+    return tails / tails.sum()
 
 
 def statistics_tiles(reader: TileReader, predictor: TilePredictor, options: EngineOptions

@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 
 from dinomc_core.inference.change import CHANGED, ChangeOutputs, ThresholdRule, detect_change_files
+from dinomc_core.inference.deep_change import tail_weights
 from dinomc_core.inference.engine import EngineOptions
 from tests.inference.builders import smooth_scene, write_raster
 
@@ -60,3 +62,14 @@ def test_expected_share_and_otsu_rules(encoder_file, brighter_with_a_new_field, 
     otsu = detect_change_files(encoder_file, "embedding", *brighter_with_a_new_field,
                                ChangeOutputs(tmp_path / "otsu.tif"), ThresholdRule(method="otsu"), options=FP32)
     assert otsu.threshold > 0
+
+
+def test_a_group_with_a_long_tail_of_change_weighs_more_than_a_noise_like_one():
+    generator = torch.Generator().manual_seed(0)
+    noise_like = 1.0 + 0.1 * torch.randn(10000, generator=generator)
+    with_change = 1.0 + 0.1 * torch.randn(10000, generator=generator)
+    with_change[:300] += 4.0  # 3 % of the pixels changed
+    weights = tail_weights(torch.stack([noise_like, with_change], dim=1))
+    assert float(weights.sum()) == pytest.approx(1.0) and weights[1] > 5 * weights[0]
+    flat = tail_weights(torch.ones(100, 2))  # no tail anywhere: both still count, equally
+    assert torch.allclose(flat, torch.tensor([0.5, 0.5]))
