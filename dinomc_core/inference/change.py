@@ -28,7 +28,7 @@ from dinomc_core.downstream.task_model import load_task_model
 from dinomc_core.downstream.thresholds import Histogram
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.align import align_to
-from dinomc_core.inference.deep_change import deep_change_vectors
+from dinomc_core.inference.deep_change import DeepChangeVectors, deep_change_vectors
 from dinomc_core.inference.areas import SQUARE_METRES_PER_HECTARE, pixel_areas_by_row
 from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader, bounded_block_cache, run_tiled
 from dinomc_core.inference.sources import band_source, check_task
@@ -193,6 +193,8 @@ def detect_change(
         reader = TileReader([band_source(scene, model.metadata, bands, progress) for scene in (before, after)])
         grid = GridSpec(before.crs, before.transform, before.width, before.height)
         predictor = change_predictor(model, method, reader, options, features)
+        if isinstance(predictor, DeepChangeVectors):
+            progress.log(f"feature groups' weights in the change magnitude: {predictor.weights_text()}")
         with ExitStack() as writers:
             magnitude = writers.enter_context(magnitude_writer(files, outputs, grid))
             sink = MagnitudeSink(magnitude, HISTOGRAM_RANGES[method])

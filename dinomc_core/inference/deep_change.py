@@ -76,6 +76,11 @@ class DeepChangeVectors(TilePredictor):
         parts = squared.split(list(self.fusion.layout.group_sizes().values()), dim=dim)
         return torch.stack([part.mean(dim=dim).sqrt() for part in parts], dim=dim)
 
+    def weights_text(self) -> str:
+        """The groups' weights in the magnitude, for the log (e.g. ``bands 0.71, context 0.29``)."""
+        names = self.fusion.layout.group_sizes()
+        return ", ".join(f"{name} {float(weight):.2f}" for name, weight in zip(names, self.group_weight))
+
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         before, after = self.date_features(tiles)
         distances = self.group_distances(before, after) / self.group_scale.view(1, -1, 1, 1)
