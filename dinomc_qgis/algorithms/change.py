@@ -44,8 +44,9 @@ class ChangeAlgorithm(DinoMCAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return (
             "Maps what changed between two images of the same place. 'embedding' works with any DINO-MC model, "
-            "without labels: deep change vector analysis, the distance at every pixel between the two dates' bands, "
-            "spectral indices and DINO-MC context, each date standardised on the scene. The threshold is found "
+            "without labels: deep change vector analysis, the distance at every pixel between the two dates' bands "
+            "and DINO-MC context (spectral indices on request), each date standardised on the scene and each group "
+            "weighted by how much change it shows. The threshold is found "
             "automatically (minimum-error thresholding, which holds when change is rare, or Otsu's), or set by a "
             "value or by the share of the area you expect to have changed. 'supervised' needs a change model "
             "fine-tuned on labelled pairs. The after image is reprojected onto the before image's grid when they "
