@@ -53,7 +53,7 @@ class ChipStatistics:
         channels = (bands, *encoder.pyramid_channels)
         strides = (1, *encoder.pyramid_strides)
         with_std = tuple(chip_size // stride >= TEXTURE_MIN_CELLS for stride in strides)
-        return cls(tuple(channels), tuple(strides), with_std)
+        return cls(channels, strides, with_std)
 
     @classmethod
     def from_dict(cls, description: dict) -> ChipStatistics:
@@ -92,17 +92,19 @@ class ChipStatistics:
         grid = maps[-1].shape[-2:]
         cell = self.strides[-1]
         span = max(1, round(window / cell))
+
+        def window_mean(values: torch.Tensor, per_cell: int) -> torch.Tensor:
+            cells = F.avg_pool2d(values, per_cell)[..., : grid[0], : grid[1]] if per_cell > 1 else values
+            pooled = F.avg_pool2d(cells, span, stride=1, padding=span // 2, count_include_pad=False)
+            return pooled[..., : grid[0], : grid[1]]
+
         parts = []
         for values, stride, std in zip(maps, self.strides, self.with_std):
             per_cell = max(1, round(cell / stride))
-            moments = [values, values.square()] if std else [values]
-            for moment in moments:
-                cells = F.avg_pool2d(moment, per_cell)[..., : grid[0], : grid[1]]
-                pooled = F.avg_pool2d(cells, span, stride=1, padding=span // 2, count_include_pad=False)
-                parts.append(pooled[..., : grid[0], : grid[1]])
+            mean = window_mean(values, per_cell)
+            parts.append(mean)
             if std:
-                mean, square = parts[-2], parts[-1]
-                parts[-1] = (square - mean.square()).clamp_min(0).sqrt()
+                parts.append((window_mean(values.square(), per_cell) - mean.square()).clamp_min(0).sqrt())
         return torch.cat(parts, dim=1)
 
 
