@@ -36,7 +36,7 @@ from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.features import ChipStatistics, ChipTensors, extract_features, match_bands
 from dinomc_core.downstream.pixel_features import FeatureScaler
 from dinomc_core.downstream.knn import build_knn_head
-from dinomc_core.downstream.linear import train_linear_probe
+from dinomc_core.downstream.linear import stratified_folds, train_linear_probe
 from dinomc_core.downstream.runtime import setup_runtime
 from dinomc_core.errors import run_cli
 from dinomc_core.models import create_backbone, load_model
@@ -61,18 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def stratified_folds(targets: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """The fold of every sample: each class's samples shuffled, then dealt to the folds in turn."""
-    generator = np.random.default_rng(seed)
-    assignment = np.empty(len(targets), dtype=int)
-    start = 0
-    for label in np.unique(targets):
-        members = generator.permutation(np.flatnonzero(targets == label))
-        assignment[members] = (start + np.arange(len(members))) % folds
-        start += len(members)  # the next class starts where this one stopped, so folds stay the same size
-    return assignment
-
-
 def cross_validate(
     features: torch.Tensor, targets: torch.Tensor, group_sizes: list[int], num_classes: int, folds: int, repeats: int
 ) -> dict[str, dict[str, float]]:
@@ -80,10 +68,10 @@ def cross_validate(
     the heads of ``finetune classify``: each group of features scaled on the training fold to count the same."""
     scores: dict[str, list[float]] = {"knn": [], "linear": []}
     for repeat in range(repeats):
-        assignment = stratified_folds(targets.numpy(), folds, seed=repeat)
+        assignment = stratified_folds(targets, False, folds, seed=repeat)
         correct = {"knn": 0, "linear": 0}
         for fold in range(folds):
-            train, held_out = torch.from_numpy(assignment != fold), torch.from_numpy(assignment == fold)
+            train, held_out = assignment != fold, assignment == fold
             scaler = FeatureScaler(features.shape[1])
             scaler.fit(features[train], group_sizes)
             train_x, held_x = scaler(features[train]), scaler(features[held_out])

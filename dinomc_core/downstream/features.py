@@ -6,7 +6,7 @@ every level of the encoder's pyramid over the chip, and, where the chip spans en
 something, that map's standard deviation over the chip. The bands' statistics carry the chip's spectrum, which alone
 separates many land covers; the standard deviations of the fine levels carry its texture (rows of crops, a road
 through a field), which the last level's mean, on a few cells of a small chip, does not. On the 80 EuroSAT chips a
-linear probe reaches 67.5 % on it against 65.4 % on the band statistics alone (cross-validated, docs/results.md).
+linear probe on it is level with one on the band statistics alone (cross-validated, docs/results.md).
 Choosing spatial means over the ViT CLS token keeps chip classifiers usable on maps: the same statistics over a
 chip-sized sliding window give a per-location prediction that matches what the head saw in training (see
 ``ChipClassifier.predict_dense``).

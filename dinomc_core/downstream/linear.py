@@ -48,7 +48,7 @@ def fit_logistic_regression(features: torch.Tensor, targets: torch.Tensor, num_c
     return head.eval()
 
 
-def penalty_folds(targets: torch.Tensor, multilabel: bool, folds: int, seed: int) -> torch.Tensor:
+def stratified_folds(targets: torch.Tensor, multilabel: bool, folds: int, seed: int) -> torch.Tensor:
     """The fold of every sample; single-label classes are dealt to the folds in turn, so each fold sees each class."""
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(targets), generator=generator)
@@ -62,7 +62,7 @@ def penalty_folds(targets: torch.Tensor, multilabel: bool, folds: int, seed: int
 def cross_validated_score(features: torch.Tensor, targets: torch.Tensor, num_classes: int, multilabel: bool,
                           penalty: float, folds: int, seed: int) -> float:
     """The selection score (accuracy, or micro mAP) of held-out folds, pooled over the folds."""
-    assignment = penalty_folds(targets, multilabel, folds, seed)
+    assignment = stratified_folds(targets, multilabel, folds, seed)
     logits = torch.empty(len(targets), num_classes)
     for fold in range(folds):
         held_out = assignment == fold
