@@ -17,6 +17,7 @@ from dinomc_core.ssl.augment import (
     MODES,
     PHOTOMETRIC_POLICIES,
 )
+from dinomc_core.ssl.loss import CENTERINGS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -64,6 +65,8 @@ class PretrainConfig:
     teacher_temp: float = _setting(0.04, "teacher temperature after its warm-up")
     warmup_teacher_temp: float = _setting(0.04, "teacher temperature at the start of its warm-up")
     warmup_teacher_temp_epochs: int = _setting(0, "epochs of linear teacher-temperature warm-up")
+    centering: str = _setting("ema", "teacher centring: ema (DINO's running centre) or sinkhorn (DINOv2's balanced "
+                              "assignment of each batch to the prototypes)", choices=CENTERINGS)
     clip_grad: float = _setting(3.0, "per-tensor gradient norm clip (0 disables)")
     freeze_last_layer: int = _setting(1, "epochs during which the head's last layer is not trained")
     drop_path_rate: float = _setting(0.1, "stochastic depth of the student ViT")
@@ -83,6 +86,8 @@ class PretrainConfig:
             raise DinoMCError(
                 f"unknown photometric policy '{self.photometric}'; choose one of {', '.join(PHOTOMETRIC_POLICIES)}"
             )
+        if self.centering not in CENTERINGS:
+            raise DinoMCError(f"unknown centring '{self.centering}'; choose one of {', '.join(CENTERINGS)}")
         if self.precision not in PRECISIONS:
             raise DinoMCError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
         for name in ("epochs", "batch_size", "global_size", "out_dim", "window_size"):

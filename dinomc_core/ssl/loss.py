@@ -2,7 +2,9 @@
 
 The teacher's softmax over the global views is the target for the student's softmax over every view, except the
 student's copy of the same view. The centre (an EMA of the teacher's outputs) and the low teacher temperature
-together keep the outputs from collapsing, to one dimension or to the uniform distribution.
+together keep the outputs from collapsing, to one dimension or to the uniform distribution. DINOv2's alternative,
+Sinkhorn-Knopp centring, replaces the centre by a balanced assignment of the batch to the prototypes: every
+prototype gets an equal share of each batch, so the targets cannot settle on a handful of prototypes.
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from dinomc_core.ssl.schedules import teacher_temperature_schedule
+
+CENTERINGS = ("ema", "sinkhorn")
+SINKHORN_ITERATIONS = 3  # DINOv2's setting
+
 
 
 class DINOLoss(nn.Module):
@@ -35,8 +41,10 @@ class DINOLoss(nn.Module):
         epochs: int,
         student_temp: float = 0.1,
         center_momentum: float = 0.9,
+        centering: str = "ema",
     ) -> None:
         super().__init__()
+        self.centering = centering
         self.crops_number = crops_number
         self.global_crops_number = global_crops_number
         self.student_temp = student_temp
@@ -67,6 +75,8 @@ class DINOLoss(nn.Module):
     def teacher_probabilities(self, teacher_output: torch.Tensor, epoch: int) -> torch.Tensor:
         """The centred, sharpened teacher distribution (a target: no gradient flows through it)."""
         temperature = float(self.teacher_temp_schedule[epoch])
+        if self.centering == "sinkhorn":
+            return sinkhorn_knopp(teacher_output.float() / temperature, SINKHORN_ITERATIONS)
         return F.softmax((teacher_output - self.center) / temperature, dim=-1)
 
     @torch.no_grad()
@@ -97,3 +107,31 @@ class DINOLoss(nn.Module):
             "teacher_entropy": per_sample.item() / max_entropy,
             "teacher_marginal_entropy": batch.item() / max_entropy,
         }
+
+
+@torch.no_grad()
+def sinkhorn_knopp(logits: torch.Tensor, iterations: int) -> torch.Tensor:
+    """Rows of ``softmax(logits)`` rebalanced so that every column (prototype) gets an equal share of the batch.
+
+    Alternately normalises the prototypes' totals to 1/K and the samples' totals to 1/B (SwAV, DINOv2), over the
+    batch of every process. It works with logarithms: a sharp teacher's exponentials underflow in float32, which
+    would leave prototypes at zero that the balancing should raise.
+    """
+    distributed = dist.is_available() and dist.is_initialized()
+    batch = logits.shape[0] * (dist.get_world_size() if distributed else 1)
+    log_assignment = logits.double()
+    for _ in range(iterations):
+        log_assignment = log_assignment - column_logsumexp(log_assignment, distributed) - math.log(logits.shape[1])
+        log_assignment = log_assignment - torch.logsumexp(log_assignment, dim=1, keepdim=True) - math.log(batch)
+    return torch.exp(log_assignment + math.log(batch)).to(logits.dtype)
+
+
+def column_logsumexp(values: torch.Tensor, distributed: bool) -> torch.Tensor:
+    """``log(sum(exp(values), dim=0))`` over the rows of every process, computed without overflow."""
+    peak = values.max(dim=0, keepdim=True).values
+    if distributed:
+        dist.all_reduce(peak, op=dist.ReduceOp.MAX)
+    totals = torch.exp(values - peak).sum(dim=0, keepdim=True)
+    if distributed:
+        dist.all_reduce(totals)
+    return torch.log(totals) + peak

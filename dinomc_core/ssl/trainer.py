@@ -259,7 +259,7 @@ def build_training(
     global_number = global_crops_number(config.mode)
     dino_loss = DINOLoss(
         config.out_dim, crops_number, global_number, config.warmup_teacher_temp, config.teacher_temp,
-        config.warmup_teacher_temp_epochs, config.epochs,
+        config.warmup_teacher_temp_epochs, config.epochs, centering=config.centering,
     ).to(context.device)
     # fused: one kernel updates every parameter (the same AdamW update; a 1.6x faster ViT-S step on CPU)
     optimizer = torch.optim.AdamW(parameter_groups(student_module), fused=True)

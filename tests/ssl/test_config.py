@@ -17,6 +17,7 @@ def test_settings_that_cannot_work_are_refused_with_the_flag_to_fix() -> None:
         (dict(local_sizes=[96, 0]), "--local-sizes must be positive"),
         (dict(precision="fp8"), "unknown precision 'fp8'"),
         (dict(photometric="rgb"), "unknown photometric policy 'rgb'; choose one of paper, spectral"),
+        (dict(centering="batch"), "unknown centring 'batch'; choose one of ema, sinkhorn"),
         (dict(std=[0.1, 0.1, 0.1]), "give both --mean and --std"),
     ]
     for change, message in cases:

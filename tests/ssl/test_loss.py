@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from dinomc_core.ssl.loss import DINOLoss
+from dinomc_core.ssl.loss import DINOLoss, sinkhorn_knopp
 
 
 def make_loss(out_dim: int, global_crops: int, local_crops: int) -> DINOLoss:
@@ -61,3 +61,23 @@ def test_collapse_indicators_read_uniform_and_one_hot_targets() -> None:
     one_dimension[:, 3] = 1.0
     collapsed = loss.collapse_indicators(one_dimension, epoch=0)
     assert collapsed["teacher_entropy"] < 0.01 and collapsed["teacher_marginal_entropy"] < 0.01
+
+
+def test_sinkhorn_targets_are_distributions_that_share_the_prototypes_equally() -> None:
+    torch.manual_seed(2)
+    logits = torch.randn(32, 8) * 30 + torch.arange(8.0) * 50  # every row prefers the last prototype
+    targets = sinkhorn_knopp(logits, iterations=50)
+    assert torch.allclose(targets.sum(dim=1), torch.ones(32), atol=1e-5)
+    assert torch.allclose(targets.sum(dim=0), torch.full((8,), 32 / 8), atol=0.5)  # softmax: 0 to 32
+    softmax_peaks = torch.softmax(logits, dim=1).argmax(dim=1)
+    assert softmax_peaks.unique().numel() < 3 <= targets.argmax(dim=1).unique().numel()
+
+
+def test_sinkhorn_centring_keeps_a_collapsed_teacher_from_a_uniform_marginal() -> None:
+    loss = DINOLoss(16, 4, 2, 0.04, 0.04, 0, epochs=1, centering="sinkhorn")
+    one_prototype = torch.zeros(8, 16)
+    one_prototype[:, 3] = 5.0
+    one_prototype += torch.randn(8, 16) * 0.1
+    indicators = loss.collapse_indicators(one_prototype, epoch=0)
+    assert indicators["teacher_marginal_entropy"] > 0.7
+    assert make_loss(16, 2, 2).collapse_indicators(one_prototype, epoch=0)["teacher_marginal_entropy"] < 0.1
