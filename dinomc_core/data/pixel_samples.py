@@ -1,9 +1,11 @@
-"""Labelled pixels for per-pixel heads: which pixels, their class, the shape each comes from, and the hold-out.
+"""Labelled pixels for per-pixel heads: which pixels, their class, the shape each comes from, and the folds.
 
 Pixels are drawn inside the labels (polygons, points, label-raster regions or whole chips), balanced per class and
 capped. Validation holds out whole shapes (polygons, connected label regions, chips), never neighbouring pixels
-of a training shape, so the reported accuracy is the one an analyst gets on areas they did not draw. A class drawn
-as a single shape is split in two spatially instead (its last rows validate), and the split says so.
+of a training shape, so the reported accuracy is the one an analyst gets on areas they did not draw. Each class's
+shapes are dealt to cross-validation folds, so that every shape is held out once and the accuracy rests on all of
+them, not on one square per class. A class drawn as a single shape is split in two spatially instead (its last
+rows validate), and the split says so. Chips keep the split of their data set (its validation chips are one fold).
 
 Images are what the encoder sees around the pixels: windows of a raster (inside the raster, about the size of the
 map's tiles, each pixel near the middle of its window) or whole chips.
@@ -20,14 +22,16 @@ from rasterio.windows import Window
 from dinomc_core.data.labelled import ChipSet, default_palette
 from dinomc_core.errors import DinoMCError
 
-MAX_TRAIN_PIXELS_PER_CLASS = 3000
-MAX_VAL_PIXELS_PER_CLASS = 1500
-VAL_FRACTION = 0.25
+MAX_PIXELS_PER_CLASS = 4500
+MAX_FOLDS = 5
+LONE_SHAPE_VAL_FRACTION = 0.25
+NEVER_HELD_OUT = -1
+"""The fold of pixels that always train: the first rows of a lone shape, a data set's training chips."""
 
 
 @dataclass
 class PixelSamples:
-    """Labelled pixels: ``image`` (index into ``read_image``), ``row``/``col`` in that image, class, shape, split."""
+    """Labelled pixels: ``image`` (index into ``read_image``), ``row``/``col`` in that image, class, shape, fold."""
 
     images: int
     read_image: Callable[[int], tuple[np.ndarray, np.ndarray]]
@@ -37,7 +41,8 @@ class PixelSamples:
     col: np.ndarray
     target: np.ndarray
     shape: np.ndarray
-    is_val: np.ndarray
+    fold: np.ndarray
+    """Cross-validation fold (0, 1, ...) in which the pixel is held out, or ``NEVER_HELD_OUT``."""
     classes: list[str]
     band_names: list[str]
     names_known: bool
@@ -53,38 +58,40 @@ class PixelSamples:
     def __len__(self) -> int:
         return len(self.target)
 
-    def counts(self, validation: bool) -> np.ndarray:
-        """Pixels per class in the training (False) or validation (True) part."""
-        return np.bincount(self.target[self.is_val == validation], minlength=len(self.classes))
+    @property
+    def held_out(self) -> np.ndarray:
+        """Pixels that some fold holds out (the ones the reported accuracy is measured on)."""
+        return self.fold != NEVER_HELD_OUT
 
 
-def holdout_shapes(target: np.ndarray, shape: np.ndarray, rows: np.ndarray, classes: list[str],
-                   fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """Validation flags for labelled pixels: a share of each class's shapes, or the last rows of a lone shape."""
-    is_val = np.zeros(len(target), dtype=bool)
+def shape_folds(target: np.ndarray, shape: np.ndarray, rows: np.ndarray, classes: list[str],
+                rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """The fold of each labelled pixel: each class's shapes dealt at random to up to ``MAX_FOLDS`` folds (as many
+    as the class with most shapes has, at least 2), or the last rows of a lone shape held out in fold 0."""
+    shapes_per_class = [np.unique(shape[target == index]) for index in range(len(classes))]
+    folds = min(MAX_FOLDS, max(2, max(len(shapes) for shapes in shapes_per_class)))
+    fold = np.full(len(target), NEVER_HELD_OUT, dtype=np.int64)
     notes = []
-    for class_index, name in enumerate(classes):
+    for class_index, (name, shapes) in enumerate(zip(classes, shapes_per_class)):
         members = target == class_index
-        shapes = np.unique(shape[members])
         if len(shapes) >= 2:
-            held = rng.choice(shapes, size=max(1, round(len(shapes) * fraction)), replace=False)
-            is_val |= members & np.isin(shape, held)
+            for position, shape_id in enumerate(rng.permutation(shapes)):
+                fold[members & (shape == shape_id)] = position % folds
         elif members.sum() >= 2:
-            cut = np.quantile(rows[members], 1.0 - fraction)
-            is_val |= members & (rows >= cut)
+            cut = np.quantile(rows[members], 1.0 - LONE_SHAPE_VAL_FRACTION)
+            fold[members & (rows >= cut)] = 0
             notes.append(f"class {name} was drawn as one shape, so it is validated on the last rows of that shape "
                          "(draw two or more shapes per class for an honest accuracy)")
-    return is_val, notes
+    return fold, notes
 
 
-def balanced_subsample(target: np.ndarray, is_val: np.ndarray, num_classes: int, rng: np.random.Generator,
-                       max_train: int = MAX_TRAIN_PIXELS_PER_CLASS, max_val: int = MAX_VAL_PIXELS_PER_CLASS) -> np.ndarray:
-    """Indices of at most ``max_train`` training and ``max_val`` validation pixels of each class, drawn at random."""
+def balanced_subsample(target: np.ndarray, num_classes: int, rng: np.random.Generator,
+                       cap: int = MAX_PIXELS_PER_CLASS) -> np.ndarray:
+    """Sorted indices of at most ``cap`` pixels of each class, drawn at random."""
     chosen = []
     for class_index in range(num_classes):
-        for validation, cap in ((False, max_train), (True, max_val)):
-            members = np.flatnonzero((target == class_index) & (is_val == validation))
-            chosen.append(rng.choice(members, size=min(cap, len(members)), replace=False) if len(members) else members)
+        members = np.flatnonzero(target == class_index)
+        chosen.append(rng.choice(members, size=min(cap, len(members)), replace=False))
     return np.sort(np.concatenate(chosen))
 
 
@@ -112,8 +119,7 @@ def cover_pixels_with_windows(rows: np.ndarray, cols: np.ndarray, height: int, w
 
 
 def pixels_from_label_array(
-    raster: Path, labels: np.ndarray, shapes: np.ndarray, classes: list[str], window_size: int = 256,
-    val_fraction: float = VAL_FRACTION, seed: int = 0,
+    raster: Path, labels: np.ndarray, shapes: np.ndarray, classes: list[str], window_size: int = 256, seed: int = 0,
 ) -> PixelSamples:
     """Samples from class values 1..K (0 unlabelled) and shape ids on the raster's grid."""
     from dinomc_core.data import open_scene
@@ -135,21 +141,21 @@ def pixels_from_label_array(
                           "over the raster or drop them from the class list")
     rng = np.random.default_rng(seed)
     shape = shapes[rows, cols]
-    is_val, notes = holdout_shapes(target, shape, rows, classes, val_fraction, rng)
-    keep = balanced_subsample(target, is_val, len(classes), rng)
-    rows, cols, target, shape, is_val = rows[keep], cols[keep], target[keep], shape[keep], is_val[keep]
+    fold, notes = shape_folds(target, shape, rows, classes, rng)
+    keep = balanced_subsample(target, len(classes), rng)
+    rows, cols, target, shape, fold = rows[keep], cols[keep], target[keep], shape[keep], fold[keep]
     windows, image, row, col = cover_pixels_with_windows(rows, cols, height, width, window_size)
 
     def read_image(index: int) -> tuple[np.ndarray, np.ndarray]:
         with open_scene(raster) as source:
             return source.read(window=windows[index]), source.read_valid_mask(windows[index])
 
-    return PixelSamples(len(windows), read_image, image, row, col, target, shape, is_val, classes, band_names,
+    return PixelSamples(len(windows), read_image, image, row, col, target, shape, fold, classes, band_names,
                         names_known, gsd, notes=notes)
 
 
 def pixels_from_chips(chips: ChipSet, per_chip: int = 256, seed: int = 0) -> PixelSamples:
-    """Samples drawn in labelled chips (each chip is one shape with the chip's class); ``val`` chips validate."""
+    """Samples drawn in labelled chips (each chip is one shape with the chip's class); ``val`` chips are fold 0."""
     if chips.multilabel:
         raise DinoMCError("per-pixel heads need one class per chip; this data set is multi-label")
     rng = np.random.default_rng(seed)
@@ -159,12 +165,12 @@ def pixels_from_chips(chips: ChipSet, per_chip: int = 256, seed: int = 0) -> Pix
     for index, chip in enumerate(chips.chips):
         flat = rng.choice(size * size, size=count, replace=False)
         parts.append((np.full(count, index), flat // size, flat % size, np.full(count, chip.target[0]),
-                      np.full(count, chip.split == "val")))
-    image, row, col, target, is_val = (np.concatenate(column) for column in zip(*parts))
+                      np.full(count, 0 if chip.split == "val" else NEVER_HELD_OUT)))
+    image, row, col, target, fold = (np.concatenate(column) for column in zip(*parts))
 
     def read_image(index: int) -> tuple[np.ndarray, np.ndarray]:
         raw = chips.read(index)
         return raw, np.ones(raw.shape[-2:], dtype=bool)
 
-    return PixelSamples(len(chips), read_image, image, row, col, target, image.copy(), is_val, list(chips.classes),
+    return PixelSamples(len(chips), read_image, image, row, col, target, image.copy(), fold, list(chips.classes),
                         list(chips.band_names), chips.names_known, chips.gsd, list(chips.colors))

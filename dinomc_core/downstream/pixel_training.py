@@ -1,11 +1,12 @@
-"""Per-pixel heads on fused features: fit the context projection, extract the labelled pixels' features, train,
-select on held-out shapes and refit on every labelled pixel.
+"""Per-pixel heads on fused features: fit the context projection, extract the labelled pixels' features,
+cross-validate the candidate heads over folds of whole shapes and refit the best on every labelled pixel.
 
 Heads: a random forest, DINO's weighted k-NN, a small MLP and logistic regression (a linear layer). ``auto`` keeps
-the one with the best balanced accuracy on the held-out shapes, then trains it again on all labelled pixels, since
-with a handful of polygons every one counts; the reported metrics are the held-out ones. Held-out shapes are often
-all classified right by every head; ties go to the head that generalised best from a few squares in our
-measurements (that order, see docs/results.md): linear and MLP heads extrapolate badly far from what was drawn.
+the one with the best balanced accuracy over the held-out shapes of every fold, then trains it again on all
+labelled pixels, since with a handful of polygons every one counts; the reported metrics are the held-out ones,
+pooled over the folds. Held-out shapes are often all classified right by every head; ties go to the head that
+generalised best from a few squares in our measurements (that order, see docs/results.md): linear and MLP heads
+extrapolate badly far from what was drawn.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from dinomc_core.data.normalization import Normalization
-from dinomc_core.data.pixel_samples import PixelSamples, balanced_subsample
+from dinomc_core.data.pixel_samples import NEVER_HELD_OUT, PixelSamples, balanced_subsample
 from dinomc_core.downstream.forest import train_forest_head
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import train_probe
@@ -37,14 +38,15 @@ IMAGE_BATCH = 8
 PROJECTION_IMAGES = 32
 """Images (windows or chips) whose encoder maps fit the context projection."""
 KNN_BANK = 4096
-"""Training pixels a k-NN head keeps (balanced): bounds the cost of a map."""
+"""Training pixels a k-NN head keeps (balanced): each mapped pixel is compared with all of them."""
 
 
 @dataclass(frozen=True)
 class PixelHeadOptions:
-    """Which head (``auto`` picks on held-out shapes) and how it trains."""
+    """Which head and how it trains."""
 
     head: str = "auto"
+    """A name of ``HEADS``, or ``auto`` to cross-validate them all."""
     epochs: int = 60
     lr: float = 1e-2
     knn_k: int = 20
@@ -124,23 +126,35 @@ def balanced_accuracy(logits: torch.Tensor, targets: torch.Tensor, num_classes: 
     return float(np.mean(recalls)) if recalls else 0.0
 
 
-def train_one_head(name: str, train_features: torch.Tensor, train_targets: torch.Tensor, val_features: torch.Tensor,
-                   val_targets: torch.Tensor, num_classes: int, options: PixelHeadOptions) -> nn.Module:
-    """A head of type ``name`` trained on scaled fused features (probes keep their best validation epoch)."""
+def train_one_head(name: str, features: torch.Tensor, targets: torch.Tensor, num_classes: int,
+                   options: PixelHeadOptions) -> nn.Module:
+    """A head of type ``name`` trained on scaled fused features (probes keep their best epoch on these pixels: the
+    held-out shapes only ever score heads)."""
     torch.manual_seed(options.seed)
     if name == "forest":
-        return train_forest_head(train_features, train_targets, num_classes, options.seed)
+        return train_forest_head(features, targets, num_classes, options.seed)
     if name == "knn":
-        labels = train_targets.numpy()
-        bank = torch.from_numpy(balanced_subsample(labels, np.zeros(len(labels), dtype=bool), num_classes,
-                                                   np.random.default_rng(options.seed), KNN_BANK // num_classes, 0))
+        bank = torch.from_numpy(balanced_subsample(targets.numpy(), num_classes, np.random.default_rng(options.seed),
+                                                   KNN_BANK // num_classes))
         k = min(options.knn_k, len(bank))
-        return build_knn_head(train_features[bank], train_targets[bank], num_classes, False, k, options.knn_temperature)
-    dim = train_features.shape[1]
+        return build_knn_head(features[bank], targets[bank], num_classes, False, k, options.knn_temperature)
+    dim = features.shape[1]
     head = LinearHead(dim, num_classes) if name == "logistic" else MlpHead(dim, num_classes)
-    head, _ = train_probe(head, train_features, train_targets, val_features, val_targets, False, epochs=options.epochs,
-                          lr=options.lr, batch_size=PIXEL_BATCH, seed=options.seed)
+    head, _ = train_probe(head, features, targets, features, targets, False, epochs=options.epochs, lr=options.lr,
+                          batch_size=PIXEL_BATCH, seed=options.seed)
     return head
+
+
+def cross_validated_logits(name: str, features: torch.Tensor, targets: torch.Tensor, fold: torch.Tensor,
+                           num_classes: int, options: PixelHeadOptions) -> torch.Tensor:
+    """Logits of every pixel from the head trained without its fold (rows of never-held-out pixels stay 0)."""
+    logits = torch.zeros(len(targets), num_classes)
+    for held in range(int(fold.max()) + 1):
+        val = fold == held
+        if bool(val.any()):
+            head = train_one_head(name, features[~val], targets[~val], num_classes, options)
+            logits[val] = predict_logits(head, features[val])
+    return logits
 
 
 def predict_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
@@ -149,28 +163,29 @@ def predict_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
         return torch.cat([head.eval()(chunk) for chunk in features.split(PIXEL_BATCH * 8)])
 
 
-def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, is_val: torch.Tensor, classes: list[str],
+def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, fold: torch.Tensor, classes: list[str],
                         options: PixelHeadOptions, progress: Progress | None = None) -> tuple[str, nn.Module, dict]:
-    """Train the candidate heads, keep the best on held-out pixels, refit it on all; returns its name, the head and
-    the held-out metrics (``heads``: balanced accuracy of every candidate)."""
+    """Cross-validate the candidate heads over the folds (``NEVER_HELD_OUT`` pixels always train), keep the best,
+    refit it on all pixels; returns its name, the head and the held-out metrics pooled over the folds (``heads``:
+    balanced accuracy of every candidate)."""
     progress = progress or SilentProgress()
     if options.head not in HEAD_CHOICES:
         raise DinoMCError(f"unknown pixel head {options.head!r}; use one of {', '.join(HEAD_CHOICES)}")
-    train, val = ~is_val, is_val
-    if not bool(val.any()):
+    held_out = fold != NEVER_HELD_OUT
+    if not bool(held_out.any()):
         raise DinoMCError("no labelled pixel is left for validation; draw two or more shapes per class")
     num_classes = len(classes)
+    folds = int(fold.max()) + 1
     candidates = HEADS if options.head == "auto" else (options.head,)
     scores, logits = {}, {}
     for name in candidates:
-        progress.log(f"training a {name} head on {int(train.sum())} pixels")
-        head = train_one_head(name, features[train], targets[train], features[val], targets[val], num_classes, options)
-        logits[name] = predict_logits(head, features[val])
-        scores[name] = balanced_accuracy(logits[name], targets[val], num_classes)
+        progress.log(f"cross-validating a {name} head over {folds} fold(s) of whole shapes")
+        logits[name] = cross_validated_logits(name, features, targets, fold, num_classes, options)[held_out]
+        scores[name] = balanced_accuracy(logits[name], targets[held_out], num_classes)
     chosen = max(candidates, key=lambda name: (round(scores[name], 3), -candidates.index(name)))
-    metrics = classification_metrics(targets[val].numpy(), logits[chosen].argmax(dim=1).numpy(), classes)
-    metrics.update({"balanced_accuracy": scores[chosen], "heads": scores, "head": chosen})
+    metrics = classification_metrics(targets[held_out].numpy(), logits[chosen].argmax(dim=1).numpy(), classes)
+    metrics.update({"balanced_accuracy": scores[chosen], "heads": scores, "head": chosen, "folds": folds})
     progress.log("held-out balanced accuracy: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
                  + f"; keeping {chosen}, refitted on all labelled pixels")
-    final = train_one_head(chosen, features, targets, features, targets, num_classes, options)
+    final = train_one_head(chosen, features, targets, num_classes, options)
     return chosen, final, metrics

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dinomc_core.data.labelled import ChipSet, check_every_class_has_samples, normalise_split, relabel
-from dinomc_core.data.pixel_samples import PixelSamples
+from dinomc_core.data.pixel_samples import NEVER_HELD_OUT, PixelSamples
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.data.oscd import City, band_names, read_city
 from dinomc_core.downstream.change_model import ChangeModel
@@ -206,24 +206,25 @@ def train_pixel_classifier(encoder_path: str | Path, samples: PixelSamples, out_
     encoder.to(runtime.device)
     layout = fused_layout(encoder, encoder.metadata.bands, options.feature_groups)
     fusion = FeatureFusion(layout, normalization, encoder.metadata.bands)
-    progress.log(f"{len(samples)} labelled pixels ({int(samples.is_val.sum())} held out in whole shapes) in "
-                 f"{samples.images} image(s); features: {', '.join(f'{name} {size}' for name, size in layout.group_sizes().items())}")
+    shapes = len(np.unique(samples.shape))
+    progress.log(f"{len(samples)} labelled pixels in {shapes} shapes and {samples.images} image(s); features: "
+                 + ", ".join(f"{name} {size}" for name, size in layout.group_sizes().items()))
     fit_context_projection(fusion, encoder, samples, bands, normalization, runtime)
     features, valid = pixel_features(fusion, encoder, samples, bands, normalization, runtime, progress)
     targets = torch.from_numpy(samples.target[valid]).long()
-    is_val = torch.from_numpy(samples.is_val[valid])
-    fusion.scaler.fit(features[valid][~is_val], list(layout.group_sizes().values()))
+    fold = torch.from_numpy(samples.fold[valid])
+    fusion.scaler.fit(features[valid], list(layout.group_sizes().values()))  # no label is used: every pixel counts
     scaled = fusion.scaler(features[valid])
     head_options = PixelHeadOptions(head=options.pixel_head, epochs=options.epochs or 60, lr=options.lr or 1e-2,
                                     knn_k=options.knn_k, knn_temperature=options.knn_temperature, seed=options.seed)
-    chosen, classifier, scores = select_and_fit_head(scaled, targets, is_val, samples.classes, head_options, progress)
+    chosen, classifier, scores = select_and_fit_head(scaled, targets, fold, samples.classes, head_options, progress)
     if not runtime.is_main:
         return {}
     model = PixelClassifier(encoder.cpu(), PixelHead(fusion, classifier), window_size)
-    metrics = {"task": "classification", "protocol": "pixel", "split": "held-out shapes",
-               "samples": int(is_val.sum()), "train_samples": int((~is_val).sum()),
-               "shapes": {"train": int(len(np.unique(samples.shape[~samples.is_val]))),
-                          "val": int(len(np.unique(samples.shape[samples.is_val])))},
+    metrics = {"task": "classification", "protocol": "pixel",
+               "split": f"cross-validation over {scores['folds']} folds of whole shapes",
+               "samples": int((fold != NEVER_HELD_OUT).sum()), "train_samples": len(fold),
+               "shapes": {"train": shapes, "val": int(len(np.unique(samples.shape[samples.held_out])))},
                "features": layout.to_dict(), "notes": samples.notes, **scores, "history": []}
     provenance = {"encoder_file": Path(encoder_path).name, "protocol": "pixel", "head": chosen,
                   "train_samples": metrics["train_samples"],

@@ -49,9 +49,10 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
         return (
             "Trains a per-pixel land-cover classifier from a few polygons or points per class drawn over a raster "
             "(any vector layer, scratch layers included, in any CRS). Each labelled pixel is described by its bands, "
-            "spectral indices and the frozen DINO-MC encoder's view of its surroundings. A quarter of the polygons of "
-            "each class is held out to choose the classifier and report its accuracy honestly; the chosen one is then "
-            "trained on all of them. Draw two or more polygons per class. The result is a model file for 'Classify "
+            "spectral indices and the frozen DINO-MC encoder's view of its surroundings. The polygons of each class are "
+            "held out in turn (cross-validation over whole polygons, never parts of them) to choose the classifier "
+            "and report its accuracy honestly; the chosen one is then trained on all of them. Draw two or more "
+            "polygons per class. The result is a model file for 'Classify "
             "land cover', which maps at pixel resolution; its validation metrics are written beside it (.metrics.json)."
         )
 
@@ -90,5 +91,5 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
             shutil.copyfile(result["outputs"]["metrics"], output.with_suffix(".metrics.json"))
         metrics = result["metrics"]
         feedback.pushInfo(f"{metrics['head']} classifier: balanced accuracy {metrics['balanced_accuracy']:.3f} on "
-                          f"{metrics['samples']} pixels of {metrics['shapes']['val']} held-out polygons")
+                          f"{metrics['samples']} pixels of {metrics['shapes']['val']} polygons, each held out in turn")
         return {OUTPUT: str(output), ACCURACY: metrics["balanced_accuracy"], CHOSEN: metrics["head"]}

@@ -1,9 +1,10 @@
-"""Per-pixel heads: selection on held-out pixels, refit on all, balanced accuracy."""
+"""Per-pixel heads: cross-validated selection over folds, refit on all, balanced accuracy."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from dinomc_core.data.pixel_samples import NEVER_HELD_OUT
 from dinomc_core.downstream.pixel_training import PixelHeadOptions, balanced_accuracy, select_and_fit_head
 from dinomc_core.errors import DinoMCError
 
@@ -20,11 +21,11 @@ def blobs(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_auto_keeps_a_head_that_handles_the_ring_and_reports_every_candidate():
     features, targets = blobs(300, 0)
-    is_val = torch.zeros(len(targets), dtype=torch.bool)
-    is_val[::4] = True
-    name, head, metrics = select_and_fit_head(features, targets, is_val, ["centre", "ring", "far"],
+    fold = torch.arange(len(targets)) % 3
+    name, head, metrics = select_and_fit_head(features, targets, fold, ["centre", "ring", "far"],
                                               PixelHeadOptions(epochs=40))
     assert set(metrics["heads"]) == {"logistic", "mlp", "knn", "forest"} and name != "logistic"
+    assert metrics["folds"] == 3 and sum(map(sum, metrics["confusion_matrix"])) == len(targets)  # every pixel scored
     assert metrics["heads"]["logistic"] < 0.8 < metrics["balanced_accuracy"]
     test_features, test_targets = blobs(200, 1)
     with torch.no_grad():
@@ -33,14 +34,16 @@ def test_auto_keeps_a_head_that_handles_the_ring_and_reports_every_candidate():
 
 def test_one_head_on_request_and_errors():
     features, targets = blobs(100, 0)
-    is_val = torch.zeros(len(targets), dtype=torch.bool)
-    is_val[::3] = True
-    name, _, metrics = select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="knn"))
-    assert name == "knn" and list(metrics["heads"]) == ["knn"]
+    fold = torch.full((len(targets),), NEVER_HELD_OUT)
+    fold[::3] = 0  # one validation fold, the rest always trains (a data set's own split)
+    name, _, metrics = select_and_fit_head(features, targets, fold, ["a", "b", "c"], PixelHeadOptions(head="knn"))
+    assert name == "knn" and list(metrics["heads"]) == ["knn"] and metrics["folds"] == 1
+    assert sum(map(sum, metrics["confusion_matrix"])) == 100
     with pytest.raises(DinoMCError, match="unknown pixel head"):
-        select_and_fit_head(features, targets, is_val, ["a", "b", "c"], PixelHeadOptions(head="tree"))
+        select_and_fit_head(features, targets, fold, ["a", "b", "c"], PixelHeadOptions(head="tree"))
     with pytest.raises(DinoMCError, match="no labelled pixel is left for validation"):
-        select_and_fit_head(features, targets, torch.zeros_like(is_val), ["a", "b", "c"], PixelHeadOptions())
+        select_and_fit_head(features, targets, torch.full_like(fold, NEVER_HELD_OUT), ["a", "b", "c"],
+                            PixelHeadOptions())
 
 
 def test_balanced_accuracy_is_not_dominated_by_a_large_class():
