@@ -3,13 +3,14 @@
 Prints one JSON line with end-to-end pixels per second for classify on a 4096 x 4096, 13-band raster; bare
 model-forward pixels per second on the same number of tiles with the same batch size and precision; their
 ratio; and the peak resident memory of classify runs at 2048 and 8192 pixels square (each in a fresh process).
-``--head pixel`` measures a per-pixel classifier on fused features (bands, indices, encoder context; an MLP head)
-instead of a chip classifier mapped at the encoder's scale, and also times the chip classifier with the same
-encoder on the same raster (``pixel_over_chip_seconds``).
+``--head pixel`` measures a per-pixel classifier on fused features (bands, indices, encoder context; the head
+``--pixel-head``, trained on random features of as many pixels as a few polygons give) instead of a chip classifier
+mapped at the encoder's scale, and also times the chip classifier with the same encoder on the same raster
+(``pixel_over_chip_seconds``).
 Rasters and the model (random weights) are generated in a temporary folder and deleted afterwards.
 
     python benchmarks/tiled_inference.py [--arch vit_small_patch8_224] [--size 4096] [--memory-sizes 2048 8192]
-        [--memory-arch vit_tiny_patch16_224] [--head chip|pixel]
+        [--memory-arch vit_tiny_patch16_224] [--head chip|pixel] [--pixel-head mlp|logistic|forest|knn]
 """
 from __future__ import annotations
 
@@ -38,10 +39,10 @@ from rasterio.windows import Window
 from dinomc_core.data import SENTINEL2_BANDS
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.pixel_features import FeatureFusion, fused_layout
+from dinomc_core.downstream.pixel_training import HEADS, PixelHeadOptions, train_one_head
 from dinomc_core.downstream.task_model import (
     ChipClassifier,
     LinearHead,
-    MlpHead,
     PixelClassifier,
     PixelHead,
     save_task_model,
@@ -53,6 +54,8 @@ from dinomc_core.models import create_backbone, metadata_for_backbone
 
 CLASSES = 10
 CHIP = 64
+TRAINING_PIXELS = 1500
+"""Labelled pixels of the pixel heads: 10 classes of 3 squares of 7 x 7 px, as in benchmarks/pixel_maps.py."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,20 +73,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="where to generate rasters (default: a temporary folder)")
     parser.add_argument("--head", choices=("chip", "pixel"), default="chip",
                         help="chip classifier mapped at the encoder's scale, or per-pixel classifier on fused features")
+    parser.add_argument("--pixel-head", choices=HEADS, default="mlp", help="classifier of --head pixel")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "RASTER"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def make_model(path: Path, arch: str, head: str = "chip", tile_size: int = 256) -> Path:
+def make_model(path: Path, arch: str, head: str = "chip", tile_size: int = 256, pixel_head: str = "mlp") -> Path:
     """A 13-band classification model file with random weights (speed does not depend on training): a chip
-    classifier, or a per-pixel MLP on fused features whose tile is ``tile_size``."""
+    classifier, or a per-pixel classifier on fused features whose tile is ``tile_size``, trained on random features
+    and classes of ``TRAINING_PIXELS`` (a forest's size, which its speed depends on, follows from them)."""
     torch.manual_seed(0)
     encoder = create_backbone(arch, len(SENTINEL2_BANDS)).eval()
     normalization = {"scale": [1e-4] * 13, "mean": [0.12] * 13, "std": [0.05] * 13}
     if head == "pixel":
         layout = fused_layout(encoder, SENTINEL2_BANDS)
         fusion = FeatureFusion(layout, Normalization.from_dict(normalization), SENTINEL2_BANDS)
-        model = PixelClassifier(encoder, PixelHead(fusion, MlpHead(layout.dim, CLASSES)), tile_size)
+        generator = torch.Generator().manual_seed(0)
+        features = torch.randn(TRAINING_PIXELS, layout.dim, generator=generator)
+        targets = torch.randint(0, CLASSES, (TRAINING_PIXELS,), generator=generator)
+        classifier = train_one_head(pixel_head, features, targets, CLASSES, PixelHeadOptions(epochs=5))
+        model = PixelClassifier(encoder, PixelHead(fusion, classifier), tile_size)
         chip = tile_size
     else:
         model = ChipClassifier(encoder, LinearHead(encoder.feature_dim, CLASSES), multilabel=False, tile_size=CHIP)
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         work = Path(folder)
-        model = make_model(work / "model.dinomc", args.arch, args.head, args.tile_size)
+        model = make_model(work / "model.dinomc", args.arch, args.head, args.tile_size, args.pixel_head)
         chip_model = make_model(work / "chip.dinomc", args.arch) if args.head == "pixel" else None
         raster = make_raster(work / f"scene_{args.size}.tif", args.size)
         end_to_end_seconds, forward, chip_seconds, precision = [], [], [], ""
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                 chip_seconds.append(classify_seconds(chip_model, raster, args))
         end_to_end = args.size**2 / min(end_to_end_seconds)
         bare = args.size**2 / min(forward)
-        memory_model = make_model(work / "memory.dinomc", args.memory_arch, args.head, args.tile_size) \
+        memory_model = make_model(work / "memory.dinomc", args.memory_arch, args.head, args.tile_size, args.pixel_head) \
             if args.memory_arch else model
         memory = {}
         for size in args.memory_sizes:
@@ -189,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
             memory[f"peak_rss_mb_{size}"] = round(peak_memory_mb(memory_model, raster, args), 1)
             raster.unlink()
     result = {
-        "head": args.head, "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
+        "head": args.head if args.head == "chip" else f"pixel ({args.pixel_head})", "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
         "tile_size": args.tile_size, "batch_size": args.batch_size, "precision": precision,
         "threads": torch.get_num_threads(),
         "end_to_end_pixels_per_s": round(end_to_end), "forward_pixels_per_s": round(bare),
