@@ -46,7 +46,7 @@ class PixelHeadOptions:
     """Which head and how it trains."""
 
     head: str = "auto"
-    """A name of ``HEADS``, or ``auto`` to cross-validate them all."""
+    """A name of ``HEADS``, or ``auto`` to keep the best of them by cross-validation."""
     epochs: int = 60
     lr: float = 1e-2
     knn_k: int = 20
