@@ -79,7 +79,8 @@ class ForestHead(nn.Module):
 def train_forest_head(features: torch.Tensor, targets: torch.Tensor, num_classes: int, seed: int = 0) -> ForestHead:
     """A random forest (scikit-learn) on ``features`` ``(M, D)``, converted into a ``ForestHead``.
 
-    Leaves point to themselves, so every sample walks exactly ``depth`` steps whatever its leaf's depth.
+    The trees are stored one after another; a leaf is the node whose children are itself (the model file's format
+    since the forest head exists).
     """
     from sklearn.ensemble import RandomForestClassifier
 
