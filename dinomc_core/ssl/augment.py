@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from dinomc_core.errors import DinoMCError
+from dinomc_core.filters import gaussian_blur
 
 MODES = ("dino", "dinomc", "dinotp")
 DEFAULT_MODE = "dinomc"
@@ -355,15 +356,3 @@ def hue_rotation(factor: float) -> torch.Tensor:
     )
     return torch.linalg.inv(to_yiq) @ rotation @ to_yiq
 
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur every band with a separable gaussian of ``sigma`` pixels (kernel radius 3 sigma, reflected edges)."""
-    radius = min(math.ceil(3 * sigma), min(x.shape[-2:]) - 1)
-    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = x.shape[0]
-    padded = F.pad(x[None], (radius, radius, radius, radius), mode="reflect")
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-    return blurred[0]

@@ -87,3 +87,18 @@ def test_a_group_with_a_long_tail_of_change_weighs_more_than_a_noise_like_one():
     assert float(weights.sum()) == pytest.approx(1.0) and weights[1] > 5 * weights[0]
     flat = tail_weights(torch.ones(100, 2))  # no tail anywhere: both still count, equally
     assert torch.allclose(flat, torch.tensor([0.5, 0.5]))
+
+
+def test_a_lone_changed_pixel_counts_less_than_a_changed_field(encoder_file, tmp_path, rgbn_bands):
+    before = smooth_scene(160, 160, 4)
+    after = before.copy()
+    new_field = np.array([400, 600, 300, 3500], np.uint16)[:, None, None]
+    after[:, 60:80, 50:80] = new_field
+    after[:, 130:131, 130:131] = new_field  # the same change on one pixel: noise or a misregistered edge
+    detect_change_files(encoder_file, "embedding", write_raster(tmp_path / "before.tif", before, rgbn_bands),
+                        write_raster(tmp_path / "after.tif", after, rgbn_bands), ChangeOutputs(tmp_path / "change.tif",
+                        tmp_path / "magnitude.tif"), options=FP32, features=("bands",))
+    with rasterio.open(tmp_path / "magnitude.tif") as magnitude:
+        values = magnitude.read(1)
+    assert values[130, 130] < 0.5 * values[70, 65]  # smoothed: a pixel keeps a fraction of a patch's magnitude
+    assert changed_mask(tmp_path / "change.tif")[65:75, 55:75].all()
