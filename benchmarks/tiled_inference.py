@@ -190,15 +190,16 @@ def main(argv: list[str] | None = None) -> None:
                 chip_seconds.append(classify_seconds(chip_model, raster, args))
         end_to_end = args.size**2 / min(end_to_end_seconds)
         bare = args.size**2 / min(forward)
-        memory_model = make_model(work / "memory.dinomc", args.memory_arch, args.head, args.tile_size, args.pixel_head) \
-            if args.memory_arch else model
+        memory_model = make_model(work / "memory.dinomc", args.memory_arch, args.head, args.tile_size,
+                                  args.pixel_head) if args.memory_arch else model
         memory = {}
         for size in args.memory_sizes:
             raster = make_raster(work / f"memory_{size}.tif", size)
             memory[f"peak_rss_mb_{size}"] = round(peak_memory_mb(memory_model, raster, args), 1)
             raster.unlink()
+    head = args.head if args.head == "chip" else f"pixel ({args.pixel_head})"
     result = {
-        "head": args.head if args.head == "chip" else f"pixel ({args.pixel_head})", "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
+        "head": head, "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
         "tile_size": args.tile_size, "batch_size": args.batch_size, "precision": precision,
         "threads": torch.get_num_threads(),
         "end_to_end_pixels_per_s": round(end_to_end), "forward_pixels_per_s": round(bare),

@@ -3,6 +3,7 @@ features), and a trainer for small heads (MLPs) that keeps the epoch best on val
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -59,16 +60,27 @@ def stratified_folds(targets: torch.Tensor, multilabel: bool, folds: int, seed: 
     return assignment
 
 
+def out_of_fold_logits(fit: Callable[[torch.Tensor, torch.Tensor], nn.Module], features: torch.Tensor,
+                       targets: torch.Tensor, assignment: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Logits of every sample from the head ``fit`` trains without the sample's fold (``assignment``: the fold of
+    each sample, a negative one for samples that always train, whose rows stay 0)."""
+    logits = torch.zeros(len(targets), num_classes)
+    for fold in range(int(assignment.max()) + 1):
+        held_out = assignment == fold
+        if bool(held_out.any()):
+            head = fit(features[~held_out], targets[~held_out]).eval()
+            with torch.no_grad():
+                logits[held_out] = head(features[held_out]).float()
+    return logits
+
+
 def cross_validated_score(features: torch.Tensor, targets: torch.Tensor, num_classes: int, multilabel: bool,
                           penalty: float, folds: int, seed: int) -> float:
     """The selection score (accuracy, or micro mAP) of held-out folds, pooled over the folds."""
-    assignment = stratified_folds(targets, multilabel, folds, seed)
-    logits = torch.empty(len(targets), num_classes)
-    for fold in range(folds):
-        held_out = assignment == fold
-        head = fit_logistic_regression(features[~held_out], targets[~held_out], num_classes, multilabel, penalty)
-        with torch.no_grad():
-            logits[held_out] = head(features[held_out])
+    logits = out_of_fold_logits(
+        lambda train_x, train_y: fit_logistic_regression(train_x, train_y, num_classes, multilabel, penalty),
+        features, targets, stratified_folds(targets, multilabel, folds, seed), num_classes,
+    )
     return selection_score(logits.numpy(), targets.numpy(), multilabel)
 
 

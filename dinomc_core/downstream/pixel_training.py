@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from dinomc_core.data.normalization import Normalization
 from dinomc_core.data.pixel_samples import NEVER_HELD_OUT, PixelSamples, balanced_subsample
 from dinomc_core.downstream.forest import train_forest_head
 from dinomc_core.downstream.knn import build_knn_head
-from dinomc_core.downstream.linear import train_probe
+from dinomc_core.downstream.linear import out_of_fold_logits, train_probe
 from dinomc_core.downstream.metrics import classification_metrics
 from dinomc_core.downstream.pixel_features import FeatureFusion
 from dinomc_core.downstream.projection import spread_indices
@@ -145,24 +146,6 @@ def train_one_head(name: str, features: torch.Tensor, targets: torch.Tensor, num
     return head
 
 
-def cross_validated_logits(name: str, features: torch.Tensor, targets: torch.Tensor, fold: torch.Tensor,
-                           num_classes: int, options: PixelHeadOptions) -> torch.Tensor:
-    """Logits of every pixel from the head trained without its fold (rows of never-held-out pixels stay 0)."""
-    logits = torch.zeros(len(targets), num_classes)
-    for held in range(int(fold.max()) + 1):
-        val = fold == held
-        if bool(val.any()):
-            head = train_one_head(name, features[~val], targets[~val], num_classes, options)
-            logits[val] = predict_logits(head, features[val])
-    return logits
-
-
-def predict_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Logits of a head over many pixels, in chunks."""
-    with torch.no_grad():
-        return torch.cat([head.eval()(chunk) for chunk in features.split(PIXEL_BATCH * 8)])
-
-
 def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, fold: torch.Tensor, classes: list[str],
                         options: PixelHeadOptions, progress: Progress | None = None) -> tuple[str, nn.Module, dict]:
     """Cross-validate the candidate heads over the folds (``NEVER_HELD_OUT`` pixels always train), keep the best,
@@ -180,7 +163,8 @@ def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, fold: tor
     scores, logits = {}, {}
     for name in candidates:
         progress.log(f"cross-validating a {name} head over {folds} fold(s) of whole shapes")
-        logits[name] = cross_validated_logits(name, features, targets, fold, num_classes, options)[held_out]
+        fit = partial(train_one_head, name, num_classes=num_classes, options=options)
+        logits[name] = out_of_fold_logits(fit, features, targets, fold, num_classes)[held_out]
         scores[name] = balanced_accuracy(logits[name], targets[held_out], num_classes)
     chosen = max(candidates, key=lambda name: (round(scores[name], 3), -candidates.index(name)))
     metrics = classification_metrics(targets[held_out].numpy(), logits[chosen].argmax(dim=1).numpy(), classes)

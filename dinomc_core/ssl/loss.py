@@ -68,7 +68,8 @@ class DINOLoss(nn.Module):
             for student_view, log_p in enumerate(student_log_probs):
                 if student_view != teacher_view:
                     total_loss = total_loss + torch.sum(-q * log_p, dim=-1).mean()
-        self.update_center(teacher_output)
+        if self.centering == "ema":  # Sinkhorn-Knopp needs no running centre
+            self.update_center(teacher_output)
         return total_loss / self.pairs_number
 
     @torch.no_grad()
