@@ -3,8 +3,8 @@
 Few-shot pixel labels (a handful of small polygons) leave linear and MLP heads to extrapolate far from what was
 drawn; a forest's axis-aligned splits and averaged leaves generalise better there (see docs/results.md). The model
 file holds the trees as arrays (node feature, threshold, children, leaf class shares), so nothing is unpickled.
-A map walks every tree for every pixel: scikit-learn's compiled walk, rebuilt from those arrays and run on one
-thread per torch thread, makes a map 6 to 7 times faster than the same walk as torch gathers (docs/benchmarks.md).
+A map walks every tree for every pixel: scikit-learn's compiled walk, rebuilt from those arrays, run on blocks of
+pixels on one thread per torch thread, each block's leaf shares summed as it goes (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from dinomc_core.downstream.pixel_features import FeatureScaler
 from dinomc_core.errors import DinoMCError
 
 FOREST_TREES = 32
 FOREST_DEPTH = 14
 """Trees and their depth: enough for few-shot labels (64 trees measured no better), and a map's cost grows with
 both."""
+WALK_BLOCK = 16384
+"""Pixels per block of the walk: large enough that calls into scikit-learn cost nothing, small enough that a block's
+leaf shares stay in cache."""
 
 
 class ForestHead(nn.Module):
@@ -34,20 +38,45 @@ class ForestHead(nn.Module):
         self.register_buffer("left", torch.zeros(nodes, dtype=torch.long))
         self.register_buffer("right", torch.zeros(nodes, dtype=torch.long))
         self.register_buffer("leaf_value", torch.zeros(nodes, num_classes))
-        self.compiled_trees: list | None = None
-        self.register_load_state_dict_post_hook(lambda module, keys: setattr(module, "compiled_trees", None))
+        self.compiled: dict[tuple, list] = {}
+        self.register_load_state_dict_post_hook(lambda module, keys: module.compiled.clear())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.compiled_trees is None:
-            self.compiled_trees = self._compile()
-        pixels = np.ascontiguousarray(features.detach().float().cpu().numpy())
-        with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # the walk releases the GIL
-            shares = sum(pool.map(lambda tree: tree.predict(pixels).reshape(len(pixels), -1), self.compiled_trees))
-        shares = torch.from_numpy(shares / len(self.compiled_trees)).float().to(features.device)
-        return shares.clamp_min(1e-6).log()
+        return self._log_shares(features, None)
 
-    def _compile(self) -> list:
-        """One scikit-learn ``Tree`` per stored tree (leaves point to themselves here, to -1 there)."""
+    def dense(self, maps: torch.Tensor, scaler: FeatureScaler) -> torch.Tensor:
+        """Log class shares ``(N, K, H, W)`` of unscaled feature maps ``(N, D, H, W)`` (``scaler`` then this head).
+
+        The scaling is folded into the trees' thresholds, so the maps are walked as they are: channels-last maps
+        (``FeatureFusion.raw(..., channels_last=True)``) become rows of pixels without a copy.
+        """
+        n, d, h, w = maps.shape
+        shares = self._log_shares(maps.permute(0, 2, 3, 1).reshape(n * h * w, d), scaler)
+        return shares.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+    def _log_shares(self, features: torch.Tensor, scaler: FeatureScaler | None) -> torch.Tensor:
+        trees = self._trees(scaler)
+        pixels = np.ascontiguousarray(features.detach().float().cpu().numpy())
+        blocks = [pixels[start:start + WALK_BLOCK] for start in range(0, len(pixels), WALK_BLOCK)]
+        with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # the walk releases the GIL
+            shares = np.concatenate([np.zeros((0, self.leaf_value.shape[1]), np.float32),
+                                     *pool.map(lambda block: mean_leaf_shares(trees, block), blocks)])
+        return torch.from_numpy(shares).to(features.device).clamp_min(1e-6).log()
+
+    def _trees(self, scaler: FeatureScaler | None) -> list:
+        """The compiled trees, for scaled features or (with ``scaler``) for the features before it; rebuilt when the
+        scaler's statistics change."""
+        key = () if scaler is None else (id(scaler), scaler.mean._version, scaler.scale._version)
+        if key not in self.compiled:
+            threshold = self.threshold.double()
+            if scaler is not None:  # (x - mean) * scale <= t  <=>  x <= t / scale + mean, every scale being > 0
+                threshold = threshold / scaler.scale.double()[self.feature] + scaler.mean.double()[self.feature]
+            self.compiled[key] = self._compile(threshold.cpu().numpy())
+        return self.compiled[key]
+
+    def _compile(self, thresholds: np.ndarray) -> list:
+        """One scikit-learn ``Tree`` per stored tree (leaves point to themselves here, to -1 there), with its nodes'
+        class shares."""
         from sklearn.tree._tree import NODE_DTYPE, Tree
 
         bounds = self.roots.tolist() + [len(self.feature)]
@@ -59,7 +88,7 @@ class ForestHead(nn.Module):
             nodes = np.zeros(stop - start, dtype=NODE_DTYPE)
             nodes["left_child"], nodes["right_child"] = np.where(leaf, -1, left), np.where(leaf, -1, right)
             nodes["feature"] = np.where(leaf, -2, self.feature[start:stop].cpu().numpy())
-            nodes["threshold"] = np.where(leaf, -2.0, self.threshold[start:stop].double().cpu().numpy())
+            nodes["threshold"] = np.where(leaf, -2.0, thresholds[start:stop])
             tree = Tree(self.feature_dim, np.array([num_classes], dtype=np.intp), 1)
             try:
                 tree.__setstate__({"max_depth": self.depth, "node_count": stop - start, "nodes": nodes,
@@ -67,13 +96,21 @@ class ForestHead(nn.Module):
             except (KeyError, ValueError) as error:
                 raise DinoMCError(f"this version of scikit-learn stores trees differently ({error}); install "
                                   "scikit-learn 1.3 to 1.9 to map with a forest head") from error
-            trees.append(tree)
+            trees.append((tree, self.leaf_value[start:stop].float().cpu().numpy()))
         return trees
 
     def describe(self) -> dict:
         trees, (nodes, num_classes) = len(self.roots), self.leaf_value.shape
         return {"type": "forest", "nodes": nodes, "trees": trees, "depth": self.depth,
                 "feature_dim": self.feature_dim, "num_classes": num_classes}
+
+
+def mean_leaf_shares(trees: list, pixels: np.ndarray) -> np.ndarray:
+    """The class shares of the leaves ``pixels`` ``(M, D)`` fall in, averaged over compiled ``trees``."""
+    total = np.zeros((len(pixels), trees[0][1].shape[1]), np.float32)
+    for tree, leaf_shares in trees:
+        total += leaf_shares[tree.apply(pixels)]
+    return total / len(trees)
 
 
 def train_forest_head(features: torch.Tensor, targets: torch.Tensor, num_classes: int, seed: int = 0) -> ForestHead:

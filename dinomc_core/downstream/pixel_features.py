@@ -212,11 +212,15 @@ class FeatureFusion(nn.Module):
             getattr(self, f"level{position}_mean").copy_(projection.mean)
             getattr(self, f"level{position}_components").copy_(projection.components)
 
-    def raw(self, x: torch.Tensor, levels: Sequence[torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def raw(self, x: torch.Tensor, levels: Sequence[torch.Tensor], dtype: torch.dtype = torch.float32,
+            channels_last: bool = False) -> torch.Tensor:
         """Unscaled fused features ``(N, D, H, W)`` of normalised tiles ``x`` and their encoder ``levels``, stored as
-        ``dtype`` (maps use the autocast type, which halves the traffic of the per-pixel head)."""
+        ``dtype`` (maps use the autocast type, which halves the traffic of the per-pixel head), pixel by pixel with
+        ``channels_last`` (for heads that take rows of pixels)."""
         x = x.float()
-        out = x.new_empty((x.shape[0], self.layout.dim) + tuple(x.shape[-2:]), dtype=dtype)  # a slice per group
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        out = torch.empty((x.shape[0], self.layout.dim) + tuple(x.shape[-2:]), dtype=dtype, device=x.device,
+                          memory_format=layout)  # a slice per group
         start = 0
         if "bands" in self.layout.groups:
             torch.mul(x, self.band_mask, out=out[:, : x.shape[1]])

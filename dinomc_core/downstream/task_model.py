@@ -183,12 +183,14 @@ class PixelClassifier(nn.Module):
 
         Linear and MLP heads run as matrix products over the unscaled feature maps (in the autocast type), the feature
         scaling and the head's standardisation folded into their first layer: no per-pixel reshaping, one pass less
-        over the maps.
+        over the maps. A forest walks unscaled channels-last maps, the scaling folded into its thresholds.
         """
         fusion, classifier = self.head.fusion, self.head.classifier
         levels = fusion.encoder_levels(self.encoder, x)
         if isinstance(classifier, (LinearHead, MlpHead)):
             logits = classifier.dense(fusion.raw(x, levels, autocast_dtype(x)), fusion.scaler)
+        elif isinstance(classifier, ForestHead):
+            logits = classifier.dense(fusion.raw(x, levels, channels_last=True), fusion.scaler)
         else:
             raw = fusion.raw(x, levels)
             n, d, h, w = raw.shape
