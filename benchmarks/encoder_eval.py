@@ -9,11 +9,16 @@ references, the script reports:
   training folds, never on the held-out fold;
 * **encoder**: each encoder's chip feature alone (the mean of its dense features);
 * **fused**: the first encoder's fused chip feature (``dinomc_core.downstream.features.ChipStatistics``: band and
-  pyramid means, and standard deviations where a chip spans 8 cells), what ``finetune classify`` trains its k-NN and
-  linear heads on;
+  pyramid means, standard deviations where a chip spans 8 cells, the bands' texture), what ``finetune classify``
+  trains its k-NN and linear heads on;
+* **chosen**: the same feature with or without the encoder's statistics, as ``finetune classify`` keeps them
+  (``dinomc_core.downstream.chip_heads``: whichever scores better out of fold on the training fold's chips);
 * **random encoder**: the same fused chip feature with the first encoder's architecture, bands and normalisation
   but random weights (seed 0): what pretraining adds;
-* **band statistics**: per-band mean and standard deviation of each chip (in the encoder's bands).
+* **band statistics**: per-band mean and standard deviation of each chip (in the encoder's bands), the classic
+  baseline;
+* **band statistics and texture**: the same and each band's mean absolute neighbour difference, the fused chip
+  feature without the encoder: what the encoder adds to it.
 
 Every feature group is standardised on the training fold and weighted 1/sqrt(width), as ``finetune classify`` does.
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +39,12 @@ from dinomc_core.atomic import atomic_path, write_json_atomically
 from dinomc_core.data.eurosat import load_eurosat
 from dinomc_core.data.labelled import ChipSet
 from dinomc_core.data.normalization import Normalization
+from dinomc_core.downstream.chip_heads import fit_chip_head
 from dinomc_core.downstream.features import ChipStatistics, ChipTensors, extract_features, match_bands
 from dinomc_core.downstream.pixel_features import FeatureScaler
 from dinomc_core.downstream.knn import build_knn_head
 from dinomc_core.downstream.linear import stratified_folds, train_linear_probe
+from dinomc_core.downstream.task_model import ScaledHead
 from dinomc_core.downstream.runtime import setup_runtime
 from dinomc_core.errors import run_cli
 from dinomc_core.models import create_backbone, load_model
@@ -61,29 +69,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cross_validate(
-    features: torch.Tensor, targets: torch.Tensor, group_sizes: list[int], num_classes: int, folds: int, repeats: int
-) -> dict[str, dict[str, float]]:
-    """Mean and spread over repeats of the held-out k-NN and linear-probe accuracy (every chip held out once), with
-    the heads of ``finetune classify``: each group of features scaled on the training fold to count the same."""
+HeadFitter = Callable[[torch.Tensor, torch.Tensor, int], dict[str, torch.nn.Module]]
+"""Trains the k-NN and the linear head on training chips' features and targets (the int: a seed)."""
+
+
+def cross_validate(features: torch.Tensor, targets: torch.Tensor, fit: HeadFitter, folds: int, repeats: int
+                   ) -> dict[str, dict[str, float]]:
+    """Mean and spread over repeats of the held-out k-NN and linear-probe accuracy (every chip held out once)."""
     scores: dict[str, list[float]] = {"knn": [], "linear": []}
     for repeat in range(repeats):
         assignment = stratified_folds(targets, False, folds, seed=repeat)
         correct = {"knn": 0, "linear": 0}
         for fold in range(folds):
             train, held_out = assignment != fold, assignment == fold
-            scaler = FeatureScaler(features.shape[1])
-            scaler.fit(features[train], group_sizes)
-            train_x, held_x = scaler(features[train]), scaler(features[held_out])
-            knn = build_knn_head(train_x, targets[train], num_classes, multilabel=False)
-            linear, _ = train_linear_probe(train_x, targets[train], train_x, targets[train], num_classes, False,
-                                           seed=repeat)
+            heads = fit(features[train], targets[train], repeat)
             with torch.no_grad():
-                correct["knn"] += int((knn(held_x).argmax(1) == targets[held_out]).sum())
-                correct["linear"] += int((linear(held_x).argmax(1) == targets[held_out]).sum())
+                for protocol, head in heads.items():
+                    correct[protocol] += int((head(features[held_out]).argmax(1) == targets[held_out]).sum())
         for protocol in scores:
             scores[protocol].append(100.0 * correct[protocol] / len(targets))
     return {protocol: {"mean": float(np.mean(values)), "std": float(np.std(values))} for protocol, values in scores.items()}
+
+
+def fixed_groups(group_sizes: list[int], num_classes: int) -> HeadFitter:
+    """The heads of ``finetune classify`` on every feature: each group scaled on the training fold to count the
+    same."""
+    def fit(features: torch.Tensor, targets: torch.Tensor, seed: int) -> dict[str, torch.nn.Module]:
+        scaler = FeatureScaler(features.shape[1])
+        scaler.fit(features, group_sizes)
+        scaled = scaler(features)
+        linear, _ = train_linear_probe(scaled, targets, scaled, targets, num_classes, False, seed=seed)
+        return {"knn": ScaledHead(scaler, build_knn_head(scaled, targets, num_classes, multilabel=False), group_sizes),
+                "linear": ScaledHead(scaler, linear, group_sizes)}
+    return fit
+
+
+def chosen_features(statistics: ChipStatistics, num_classes: int) -> HeadFitter:
+    """The heads of ``finetune classify`` as it trains them: with or without the encoder's statistics, as they score
+    out of fold on the training fold's chips."""
+    def fit(features: torch.Tensor, targets: torch.Tensor, seed: int) -> dict[str, torch.nn.Module]:
+        return {protocol: fit_chip_head(features, targets, statistics, num_classes, False, protocol, seed).head
+                for protocol in ("knn", "linear")}
+    return fit
 
 
 def chip_tensors(chips: ChipSet, metadata: ModelMetadata) -> ChipTensors:
@@ -110,12 +137,15 @@ def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
 
 def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list[dict]:
     """One result row per encoder (the mean of its dense features), then for the first: its fused chip feature (the
-    feature of ``finetune classify``'s frozen heads), the same for its random twin, and the band statistics alone."""
+    feature of ``finetune classify``'s frozen heads) with every group and as that command chooses them, the fused
+    feature of its random twin, and the band statistics without and with their texture."""
     chips = load_eurosat(data)
     classes = len(chips.classes)
 
-    def row(name: str, kind: str, features: torch.Tensor, targets: torch.Tensor, group_sizes: list[int]) -> dict:
-        return {"name": name, "kind": kind, **cross_validate(features, targets, group_sizes, classes, folds, repeats)}
+    def row(name: str, kind: str, features: torch.Tensor, targets: torch.Tensor, group_sizes: list[int],
+            fit: HeadFitter | None = None) -> dict:
+        fit = fit or fixed_groups(group_sizes, classes)
+        return {"name": name, "kind": kind, **cross_validate(features, targets, fit, folds, repeats)}
 
     rows = []
     for path in encoders:
@@ -125,12 +155,17 @@ def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list
     statistics = ChipStatistics.for_encoder(first, len(first.metadata.bands), chips.chip_size)
     fused, targets = encoder_features(first, chips, statistics)
     rows.append(row(f"{encoders[0]}, fused chip feature", "fused", fused, targets, statistics.group_sizes))
+    rows.append(row(f"{encoders[0]}, fused chip feature, encoder kept or dropped on the training folds "
+                    "(finetune classify)", "chosen", fused, targets, statistics.group_sizes,
+                    chosen_features(statistics, classes)))
     twin = random_twin(first.metadata)
     rows.append(row(f"random {first.metadata.arch}, fused chip feature", "random",
                     encoder_features(twin, chips, statistics)[0], targets, statistics.group_sizes))
     bands = statistics.channels[0]
     rows.append(row(f"band mean and std ({bands} bands)", "band_statistics", fused[:, : 2 * bands], targets,
                     [bands, bands]))
+    rows.append(row(f"band mean, std and texture ({bands} bands)", "band_texture", fused[:, : 3 * bands], targets,
+                    [bands] * 3))
     return rows
 
 
@@ -154,7 +189,8 @@ def short_label(row: dict) -> str:
     if row["kind"] == "encoder":
         path = Path(row["name"])
         return path.parent.name or path.stem
-    labels = {"fused": "fused chip\nfeature", "random": "random twin,\nfused", "band_statistics": "band mean\nand std"}
+    labels = {"fused": "fused chip\nfeature", "random": "random twin,\nfused", "band_statistics": "band mean\nand std",
+              "band_texture": "band mean, std\nand texture", "chosen": "fused or\nbands, chosen"}
     return labels.get(row["kind"], row["name"])
 
 
@@ -181,12 +217,14 @@ def draw_figure(rows: list[dict], path: Path) -> None:
 def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> dict:
     """The first encoder's cross-validated accuracies and the references', as flat provenance entries."""
     prefix = {"encoder": "", "fused": "fused_", "random": "random_encoder_fused_",
-              "band_statistics": "band_statistics_"}
+              "band_statistics": "band_statistics_", "band_texture": "band_texture_", "chosen": "chosen_"}
     facts: dict = {"protocol": f"EuroSAT {chips} chips, {folds}-fold stratified CV x {repeats}, accuracy %; k-NN "
                                "k=20 T=0.07 and L2-regularised logistic regression (penalty cross-validated on the training folds), "
-                               "feature groups standardised and weighted 1/sqrt(width); fused: band and pyramid "
-                               "statistics (ChipStatistics)"}
-    for row in [rows[0], *rows[-3:]]:
+                               "feature groups standardised and weighted 1/sqrt(width); fused: band statistics and "
+                               "texture and the encoder's pyramid statistics, the encoder's weighing as one group "
+                               "(ChipStatistics); chosen: the encoder's kept or dropped out of fold on the training "
+                               "folds (finetune classify)"}
+    for row in [rows[0], *(row for row in rows if row["kind"] != "encoder")]:
         for protocol in ("knn", "linear"):
             facts[f"{prefix[row['kind']]}eurosat_cv_{protocol}"] = round(row[protocol]["mean"], 1)
     return {"validation": facts}

@@ -53,6 +53,7 @@ def test_classify_linear_then_evaluate_the_same_split(encoders, shared_data, tmp
     assert model.metadata.classes[1] == {"name": "Forest", "color": "#1e7a1e"} and model.metadata.bands == list(SENTINEL2_BANDS)
     assert model.metadata.head["protocol"] == "linear" and model.metadata.head["type"] == "scaled"
     assert model.metadata.head["classifier"]["type"] == "linear" and model.metadata.head["feature"] == "fused chip statistics"
+    assert metrics["chip_features"]["chosen"] in ("fused", "bands") and set(metrics["chip_features"]["out_of_fold_scores"]) == {"fused", "bands"}
     evaluated = tmp_path / "evaluated"
     assert finetune("evaluate", "--model", out / "model.dinomc", "--data", shared_data / "eurosat_ms", "--format", "eurosat",
                     "--out", evaluated, "--split", "val") == 0

@@ -146,12 +146,16 @@ class FeatureScaler(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
 
-    def fit(self, features: torch.Tensor, group_sizes: Sequence[int]) -> None:
-        """Statistics of training features ``(M, D)``; near-constant features get a floor instead of a blow-up."""
+    def fit(self, features: torch.Tensor, group_sizes: Sequence[int],
+            group_weights: Sequence[float] | None = None) -> None:
+        """Statistics of training features ``(M, D)``; near-constant features get a floor instead of a blow-up.
+        ``group_weights`` multiply the groups' 1/sqrt(width) (0 drops a group)."""
         features = features.double()
         std = features.std(dim=0).nan_to_num(1.0)
         std = std.clamp_min(1e-3 * float(std.mean()) + 1e-8)
-        weights = torch.cat([torch.full((size,), size ** -0.5, dtype=torch.float64) for size in group_sizes])
+        group_weights = group_weights or [1.0] * len(group_sizes)
+        weights = torch.cat([torch.full((size,), weight * size ** -0.5, dtype=torch.float64)
+                             for size, weight in zip(group_sizes, group_weights)])
         self.mean.copy_(features.mean(dim=0).float())
         self.scale.copy_((weights / std).float())
 

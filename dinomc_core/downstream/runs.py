@@ -18,12 +18,11 @@ from dinomc_core.data.normalization import Normalization
 from dinomc_core.data.oscd import City, band_names, read_city
 from dinomc_core.downstream.change_model import ChangeModel
 from dinomc_core.downstream.change_training import predict_cities, train_change_model
+from dinomc_core.downstream.chip_heads import ChipHeadChoice, fit_chip_head
 from dinomc_core.downstream.evaluation import change_metrics, chip_metrics, predict_chips
 from dinomc_core.downstream.features import ChipStatistics, ChipTensors, extract_features, match_bands
 from dinomc_core.downstream.finetune import finetune_classifier
-from dinomc_core.downstream.knn import build_knn_head
-from dinomc_core.downstream.linear import train_linear_probe
-from dinomc_core.downstream.pixel_features import GROUPS, FeatureFusion, FeatureScaler, fused_layout
+from dinomc_core.downstream.pixel_features import GROUPS, FeatureFusion, fused_layout
 from dinomc_core.downstream.pixel_training import (
     PixelHeadOptions,
     fit_context_projection,
@@ -42,7 +41,6 @@ from dinomc_core.downstream.task_model import (
     LinearHead,
     PixelClassifier,
     PixelHead,
-    ScaledHead,
     load_task_model,
     save_task_model,
 )
@@ -121,23 +119,15 @@ def check_chip_task(chips: ChipSet, multilabel: bool, protocol: str) -> None:
 def head_on_frozen_features(
     encoder: torch.nn.Module, statistics: ChipStatistics, train_set: ChipTensors, val_set: ChipTensors,
     multilabel: bool, options: TrainOptions, runtime: Runtime,
-) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+) -> ChipHeadChoice:
     """A k-NN head, or a logistic regression whose penalty is cross-validated on the training chips, over the fused
-    chip features of the frozen encoder (``statistics``), each statistic scaled to count the same; the validation
-    chips only score it."""
+    chip features of the frozen encoder (``statistics``), each statistic scaled to count the same, with or without
+    the encoder's statistics as they score out of fold on the training chips; the validation chips only score it."""
     num_classes = len(train_set.chip_set.classes)
     train_features, train_targets = extract_features(encoder, train_set, runtime, statistics=statistics)
-    group_sizes = statistics.group_sizes
-    scaler = FeatureScaler(train_features.shape[1])
-    scaler.fit(train_features, group_sizes)
-    if options.protocol == "knn":
-        classifier = build_knn_head(scaler(train_features), train_targets, num_classes, multilabel, options.knn_k,
-                                    options.knn_temperature)
-        return ScaledHead(scaler, classifier, group_sizes), []
-    val_features, val_targets = extract_features(encoder, val_set, runtime, statistics=statistics)
-    classifier, history = train_linear_probe(scaler(train_features), train_targets, scaler(val_features), val_targets,
-                                             num_classes, multilabel, seed=options.seed)
-    return ScaledHead(scaler, classifier, group_sizes), history
+    val = extract_features(encoder, val_set, runtime, statistics=statistics) if options.protocol != "knn" else None
+    return fit_chip_head(train_features, train_targets, statistics, num_classes, multilabel, options.protocol,
+                         options.seed, options.knn_k, options.knn_temperature, val)
 
 
 def train_chip_classifier(encoder_path: str | Path, chips: ChipSet, multilabel: bool, out_dir: str | Path,
@@ -162,14 +152,19 @@ def train_chip_classifier(encoder_path: str | Path, chips: ChipSet, multilabel: 
     else:
         progress.log(f"extracting features of {len(train)} training and {len(val)} validation chips")
         statistics = ChipStatistics.for_encoder(encoder, len(bands), chips.chip_size)
-        head, history = head_on_frozen_features(encoder, statistics, train_set, val_set, multilabel, options, runtime)
-        model = ChipClassifier(encoder, head.to(runtime.device), multilabel, chips.chip_size, statistics)
+        choice = head_on_frozen_features(encoder, statistics, train_set, val_set, multilabel, options, runtime)
+        progress.log("out-of-fold score on the training chips: " + ", ".join(
+            f"{name} {score:.3f}" for name, score in choice.scores.items()) + f"; keeping {choice.features}")
+        model = ChipClassifier(encoder, choice.head.to(runtime.device), multilabel, chips.chip_size, statistics)
+        history, chip_features = choice.history, choice.report()
     if not runtime.is_main:
         return {}
     logits, targets = predict_chips(model, val_set, runtime)
     metrics = {"task": "multilabel" if multilabel else "classification", "protocol": options.protocol, "split": "val",
                "samples": len(val), "train_samples": len(train),
                **chip_metrics(logits, targets, chips.classes, multilabel), "history": history}
+    if options.protocol != "full":
+        metrics["chip_features"] = chip_features
     save_chip_run(out, model, chips, metrics, encoder_path)
     return metrics
 

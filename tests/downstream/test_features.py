@@ -61,11 +61,23 @@ def test_fused_chip_feature_holds_band_statistics_then_each_level(encoder_file, 
     dataset = ChipTensors(chips, match_bands(chips.band_names, True, SENTINEL2_BANDS), Normalization.from_dict(encoder.metadata.normalization))
     statistics = ChipStatistics.for_encoder(encoder, 13, chips.chip_size)
     features, _ = extract_features(encoder, dataset, setup_runtime("cpu"), batch_size=8, statistics=statistics)
-    # bands (mean, std), then ResNet-18's levels: 64 (stride 2), 64 (4), 128 (8) with std, 256 (16) and 512 (32) without
-    assert statistics.group_sizes == [13, 13, 64, 64, 64, 64, 128, 128, 256, 512] and features.shape == (20, statistics.dim)
+    # bands (mean, std, texture), then ResNet-18's levels: 64 (stride 2), 64 (4), 128 (8) with std, 256 (16) and 512
+    # (32) without; the encoder's statistics weigh as one group
+    assert statistics.widths == [13, 13, 13, 64, 64, 64, 64, 128, 128, 256, 512]
+    assert statistics.group_sizes == [13, 13, 13, 1280] and features.shape == (20, statistics.dim)
     x = dataset[0][0]
     assert torch.allclose(features[0, :13], x.mean(dim=(-2, -1)), atol=1e-5)
     assert torch.allclose(features[0, 13:26], x.std(dim=(-2, -1), unbiased=False), atol=1e-5)
+    texture = ((x[:, :, 1:] - x[:, :, :-1]).abs().sum(dim=(-2, -1)) + (x[:, 1:] - x[:, :-1]).abs().sum(dim=(-2, -1)))
+    assert torch.allclose(features[0, 26:39], texture / 64 ** 2, atol=1e-5)
     with torch.no_grad():
         assert torch.allclose(features[0, -512:], chip_feature(encoder, x[None])[0], atol=1e-4)  # the last level's mean
     assert ChipStatistics.from_dict(statistics.to_dict()) == statistics
+
+
+def test_chip_heads_of_files_before_the_band_texture_keep_their_feature():
+    earlier = ChipStatistics.from_dict({"channels": [13, 512], "strides": [1, 32], "with_std": [True, False]})
+    assert not earlier.band_texture and earlier.widths == [13, 13, 512] and earlier.dim == 538
+    x = torch.randn(2, 13, 64, 64)
+    encoder = type("Pyramid", (), {"forward_pyramid": lambda self, x: [torch.zeros(2, 512, 2, 2)]})()
+    assert earlier.of_chips(encoder, x).shape == (2, 538)
