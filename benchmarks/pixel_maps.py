@@ -53,7 +53,8 @@ SQUARES_PER_CLASS = 3
 WATER_CLASSES = ("SeaLake", "River")
 """Open water, and the class left out of the water task (mostly land around a thin river)."""
 OSCD_IMAGES = "oscd/Onera Satellite Change Detection dataset - Images"
-VARIANTS = {"bands only": "bands,indices", "DINO-MC context only": "context", "fused": "bands,indices,context"}
+VARIANTS = {"bands only": "bands,indices", "bands and texture": "bands,indices,texture", "DINO-MC context only": "context",
+            "fused": "bands,indices,texture,context"}
 CHANGE_VARIANTS = {"bands only": "bands", "DINO-MC context only": "context", "fused": "bands,context"}
 TASKS = ("landcover", "water", "change")
 TRANSFORM = from_origin(500000, 5400000, 10, 10)

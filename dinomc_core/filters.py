@@ -20,3 +20,11 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
     blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
     return blurred if x.ndim == 4 else blurred[0]
+
+
+def neighbour_differences(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W)``: each pixel's absolute difference to its right neighbour plus that to the one below (0 past
+    the last column and row), a texture measure whose mean over a chip is the same over any window of it."""
+    across = F.pad((x[..., :, 1:] - x[..., :, :-1]).abs(), (0, 1))
+    down = F.pad((x[..., 1:, :] - x[..., :-1, :]).abs(), (0, 0, 0, 1))
+    return across + down

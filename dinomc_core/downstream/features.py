@@ -29,6 +29,7 @@ from dinomc_core.data.labelled import ChipSet
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.runtime import Runtime, evaluation_mode
 from dinomc_core.errors import DinoMCError
+from dinomc_core.filters import neighbour_differences
 
 TEXTURE_MIN_CELLS = 8
 """A map's standard deviation over a chip is kept when the chip spans at least this many of its cells a side; over
@@ -131,13 +132,6 @@ class ChipStatistics:
                 parts.append(window_mean(neighbour_differences(values), per_cell))
         return torch.cat(parts, dim=1)
 
-
-def neighbour_differences(x: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W)``: each pixel's absolute difference to its right neighbour plus that to the one below (0 past
-    the last column and row), a texture measure whose mean over a chip is the same over any window of it."""
-    across = F.pad((x[..., :, 1:] - x[..., :, :-1]).abs(), (0, 1))
-    down = F.pad((x[..., 1:, :] - x[..., :-1, :]).abs(), (0, 0, 0, 1))
-    return across + down
 
 
 def match_bands(available: Sequence[str], names_known: bool, required: Sequence[str]) -> list[int]:

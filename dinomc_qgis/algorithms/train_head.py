@@ -31,8 +31,9 @@ CHOSEN = "CHOSEN_CLASSIFIER"
 HEADS = ("auto", "logistic", "mlp", "knn", "forest")
 HEAD_LABELS = ("Best on held-out polygons", "Logistic regression", "Small neural network (MLP)", "k nearest neighbours",
                "Random forest")
-FEATURE_GROUPS = ("bands,indices,context", "bands,indices", "context")
-FEATURE_LABELS = ("Bands, spectral indices and DINO-MC context", "Bands and spectral indices only", "DINO-MC context only")
+FEATURE_GROUPS = ("bands,indices,texture,context", "bands,indices", "context", "bands,indices,texture")
+FEATURE_LABELS = ("Bands, spectral indices, texture and DINO-MC context", "Bands and spectral indices only",
+                  "DINO-MC context only", "Bands, spectral indices and texture (no encoder)")
 MODULE = "dinomc_core.finetune"
 
 
@@ -49,7 +50,8 @@ class TrainHeadAlgorithm(DinoMCAlgorithm):
         return (
             "Trains a per-pixel land-cover classifier from a few polygons or points per class drawn over a raster "
             "(any vector layer, scratch layers included, in any CRS). Each labelled pixel is described by its bands, "
-            "spectral indices and the frozen DINO-MC encoder's view of its surroundings. The polygons of each class are "
+            "spectral indices, the texture around it and the frozen DINO-MC encoder's view of its surroundings. The "
+            "polygons of each class are "
             "held out in turn (cross-validation over whole polygons, never parts of them) to choose the classifier "
             "and report its accuracy honestly; the chosen one is then trained on all of them. Draw two or more "
             "polygons per class. The result is a model file for 'Classify "

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from dinomc_core.data.bands import SENTINEL2_BANDS
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.pixel_features import (
+    TEXTURE_SIGMA,
     FeatureFusion,
     FeatureLayout,
     FeatureScaler,
@@ -18,6 +19,7 @@ from dinomc_core.downstream.pixel_features import (
     parse_groups,
 )
 from dinomc_core.errors import DinoMCError
+from dinomc_core.filters import gaussian_blur, neighbour_differences
 from dinomc_core.models import create_backbone
 
 NORMALIZATION = Normalization([1e-4] * 13, [0.15] * 13, [0.08] * 13)
@@ -33,9 +35,10 @@ def test_indices_follow_the_bands_present():
 def test_layouts_of_cnn_and_vit_and_bad_groups():
     cnn = create_backbone("resnet18", 13)
     layout = fused_layout(cnn, SENTINEL2_BANDS)
-    assert layout.group_sizes() == {"bands": 13, "indices": 4, "context": 24} and layout.levels == (2, 3, 4)
+    assert layout.group_sizes() == {"bands": 13, "indices": 4, "texture": 13, "context": 24}
+    assert layout.levels == (2, 3, 4)
     vit = create_backbone("vit_tiny_patch16_224", 3)
-    assert fused_layout(vit, ["red", "green", "blue"]).group_sizes() == {"bands": 3, "context": 16}
+    assert fused_layout(vit, ["red", "green", "blue"]).group_sizes() == {"bands": 3, "texture": 3, "context": 16}
     assert FeatureLayout.from_dict(layout.to_dict()) == layout
     with pytest.raises(DinoMCError, match="takes a comma-separated list"):
         parse_groups("bands,colour", "--features")
@@ -50,7 +53,7 @@ def test_fused_maps_are_pixel_resolution_and_hold_the_pixel_itself():
         levels = fusion.encoder_levels(encoder, x)
         fusion.fit_projection([levels])
         raw = fusion.raw(x, levels)
-    assert raw.shape == (2, 41, 64, 48)
+    assert raw.shape == (2, 54, 64, 48)
     # the bands group is the normalised pixel, with the aerosol, water-vapour and cirrus bands held at their mean
     atmospheric = [SENTINEL2_BANDS.index(name) for name in ("B01", "B09", "B10")]
     surface = [index for index in range(13) if index not in atmospheric]
@@ -63,7 +66,18 @@ def test_fused_maps_are_pixel_resolution_and_hold_the_pixel_itself():
     mean, components = fusion.level0_mean, fusion.level0_components
     upsampled = F.interpolate(level, size=(64, 48), mode="bilinear", align_corners=False)
     direct = torch.einsum("kd,ndhw->nkhw", components, upsampled - mean[None, :, None, None])
-    assert torch.allclose(raw[:, 17:25], direct, atol=1e-4)
+    assert torch.allclose(raw[:, 30:38], direct, atol=1e-4)
+
+
+def test_texture_is_zero_on_a_flat_field_and_grows_with_stripes():
+    layout = fused_layout(None, ["B04", "B08"], groups=("bands", "texture"))
+    fusion = FeatureFusion(layout, Normalization([1e-4] * 2, [0.1] * 2, [0.05] * 2), ["B04", "B08"])
+    x = torch.zeros(1, 2, 64, 64)
+    x[..., 32:] = torch.tensor([1.0, -1.0]).repeat(16)  # crop rows on the right half, a flat field on the left
+    texture = fusion.raw(x, [])[:, 2:]
+    assert layout.group_sizes() == {"bands": 2, "texture": 2}
+    assert float(texture[..., :16].abs().max()) < 1e-6 and float(texture[..., 44:52].min()) > 1.5
+    assert torch.allclose(texture, gaussian_blur(neighbour_differences(x), TEXTURE_SIGMA))
 
 
 def test_vit_inputs_that_are_not_whole_patches_are_reflected():
@@ -73,7 +87,7 @@ def test_vit_inputs_that_are_not_whole_patches_are_reflected():
                            ["red", "green", "blue"])
     with torch.no_grad():
         x = torch.randn(1, 3, 40, 50)
-        assert fusion.raw(x, fusion.encoder_levels(encoder, x)).shape == (1, 19, 40, 50)
+        assert fusion.raw(x, fusion.encoder_levels(encoder, x)).shape == (1, 22, 40, 50)
 
 
 def test_scaler_gives_each_group_the_same_weight():
