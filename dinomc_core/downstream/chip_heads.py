@@ -14,8 +14,7 @@ import torch
 
 from dinomc_core.downstream.features import ChipStatistics
 from dinomc_core.downstream.knn import DEFAULT_K, DEFAULT_TEMPERATURE, build_knn_head
-from dinomc_core.downstream.linear import out_of_fold_logits, penalty_fold_count, stratified_folds, train_linear_probe
-from dinomc_core.downstream.metrics import selection_score
+from dinomc_core.downstream.linear import out_of_fold_score, penalty_fold_count, train_linear_probe
 from dinomc_core.downstream.pixel_features import FeatureScaler
 from dinomc_core.downstream.task_model import ScaledHead
 
@@ -44,32 +43,29 @@ def fit_chip_head(
     """A ``knn`` or ``linear`` head on fused chip features ``(M, statistics.dim)``, on the feature set that scores
     better out of fold (accuracy, or micro mAP for multi-label data). ``val`` (features, targets) is only scored, for
     the linear probe's history."""
-    band_groups = statistics.band_groups
-    sets = FEATURE_SETS if len(statistics.group_sizes) > band_groups else FEATURE_SETS[:1]
+    band_groups, groups = statistics.band_groups, len(statistics.group_sizes)
     folds = penalty_fold_count(targets, multilabel)
+
+    def fit_knn(train_x: torch.Tensor, train_y: torch.Tensor) -> torch.nn.Module:
+        return build_knn_head(train_x, train_y, num_classes, multilabel, knn_k, knn_temperature)
+
     candidates: dict[str, ChipHeadChoice] = {}
-    for name in sets:
+    for name in FEATURE_SETS if groups > band_groups else FEATURE_SETS[:1]:
         scaler = FeatureScaler(features.shape[1])
-        weights = [1.0] * band_groups + [float(name == "fused")] * (len(statistics.group_sizes) - band_groups)
-        scaler.fit(features, statistics.group_sizes, weights)
+        encoder_weight = float(name == "fused")
+        scaler.fit(features, statistics.group_sizes, [1.0] * band_groups + [encoder_weight] * (groups - band_groups))
         scaled = scaler(features)
         if protocol == "knn":
-            def fit(train_x: torch.Tensor, train_y: torch.Tensor) -> torch.nn.Module:
-                return build_knn_head(train_x, train_y, num_classes, multilabel, knn_k, knn_temperature)
-
-            classifier, history = fit(scaled, targets), []
-            score = (selection_score(out_of_fold_logits(fit, scaled, targets, stratified_folds(
-                targets, multilabel, folds, seed), num_classes).numpy(), targets.numpy(), multilabel)
-                if folds >= 2 else 0.0)
+            classifier, history = fit_knn(scaled, targets), []
+            score = (out_of_fold_score(fit_knn, scaled, targets, num_classes, multilabel, folds, seed)
+                     if folds >= 2 else 0.0)
         else:
             val_x, val_y = (scaler(val[0]), val[1]) if val is not None else (scaled, targets)
             classifier, history = train_linear_probe(scaled, targets, val_x, val_y, num_classes, multilabel, seed=seed)
             score = max((entry.get("cv_score", 0.0) for entry in history), default=0.0)
-        candidates[name] = ChipHeadChoice(ScaledHead(scaler, classifier, statistics.group_sizes), name,
-                                          history=history)
-        candidates[name].scores[name] = float(score)
+        candidates[name] = ChipHeadChoice(ScaledHead(scaler, classifier, statistics.group_sizes), name, {name: score},
+                                          history)
     scores = {name: candidate.scores[name] for name, candidate in candidates.items()}
-    chosen = max(candidates, key=lambda name: (scores[name], name == "fused"))
-    kept = candidates[chosen]
+    kept = candidates[max(candidates, key=lambda name: (scores[name], name == "fused"))]
     kept.scores = scores
     return kept

@@ -69,8 +69,10 @@ class ForestHead(nn.Module):
         key = () if scaler is None else (id(scaler), scaler.mean._version, scaler.scale._version)
         if key not in self.compiled:
             threshold = self.threshold.double()
-            if scaler is not None:  # (x - mean) * scale <= t  <=>  x <= t / scale + mean, every scale being > 0
-                threshold = threshold / scaler.scale.double()[self.feature] + scaler.mean.double()[self.feature]
+            if scaler is not None:  # (x - mean) * scale <= t  <=>  x <= t / scale + mean, for scale > 0
+                scale, mean = scaler.scale.double()[self.feature], scaler.mean.double()[self.feature]
+                dropped = torch.where(threshold >= 0, torch.inf, -torch.inf)  # a feature weighted 0 is always 0
+                threshold = torch.where(scale > 0, threshold / scale.clamp_min(1e-300) + mean, dropped)
             self.compiled[key] = self._compile(threshold.cpu().numpy())
         return self.compiled[key]
 

@@ -74,14 +74,21 @@ def out_of_fold_logits(fit: Callable[[torch.Tensor, torch.Tensor], nn.Module], f
     return logits
 
 
+def out_of_fold_score(fit: Callable[[torch.Tensor, torch.Tensor], nn.Module], features: torch.Tensor,
+                      targets: torch.Tensor, num_classes: int, multilabel: bool, folds: int, seed: int) -> float:
+    """The selection score (accuracy, or micro mAP) of the head ``fit`` trains, on held-out stratified folds pooled
+    over the folds."""
+    logits = out_of_fold_logits(fit, features, targets, stratified_folds(targets, multilabel, folds, seed), num_classes)
+    return selection_score(logits.numpy(), targets.numpy(), multilabel)
+
+
 def cross_validated_score(features: torch.Tensor, targets: torch.Tensor, num_classes: int, multilabel: bool,
                           penalty: float, folds: int, seed: int) -> float:
-    """The selection score (accuracy, or micro mAP) of held-out folds, pooled over the folds."""
-    logits = out_of_fold_logits(
+    """The out-of-fold score of a logistic regression with L2 ``penalty``."""
+    return out_of_fold_score(
         lambda train_x, train_y: fit_logistic_regression(train_x, train_y, num_classes, multilabel, penalty),
-        features, targets, stratified_folds(targets, multilabel, folds, seed), num_classes,
+        features, targets, num_classes, multilabel, folds, seed,
     )
-    return selection_score(logits.numpy(), targets.numpy(), multilabel)
 
 
 def train_linear_probe(

@@ -43,3 +43,15 @@ def test_maps_walk_unscaled_features_with_the_scaling_folded_into_the_thresholds
     with torch.no_grad():
         moved = head.dense(maps, scaler)
     assert not torch.equal(moved, dense)
+
+
+def test_a_feature_weighted_zero_folds_into_a_fixed_branch():
+    raw, targets = blobs(300, 0)
+    raw = torch.cat([raw, torch.randn(len(raw), 1, generator=torch.Generator().manual_seed(0))], 1)
+    scaler = FeatureScaler(3)
+    scaler.fit(raw, [2, 1], [1.0, 0.0])  # the third feature dropped: it scales to 0 whatever its value
+    head = train_forest_head(raw[:, :3], targets, 3, seed=0)  # trees that do split on the third feature
+    maps = (raw[:, :3] * 50.0).T.reshape(1, 3, -1, 1).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert torch.equal(head.dense(maps, scaler)[0, :, :, 0].T.argmax(1),
+                           head(scaler(raw[:, :3] * 50.0)).argmax(1))
