@@ -31,9 +31,11 @@ CHOSEN = "CHOSEN_CLASSIFIER"
 HEADS = ("auto", "logistic", "mlp", "knn", "forest")
 HEAD_LABELS = ("Best on held-out polygons", "Logistic regression", "Small neural network (MLP)", "k nearest neighbours",
                "Random forest")
-FEATURE_GROUPS = ("bands,indices,texture,context", "bands,indices", "context", "bands,indices,texture")
+FEATURE_GROUPS = ("bands,indices,texture,context", "bands,indices", "context", "bands,indices,texture",
+                  "bands,indices,context")
 FEATURE_LABELS = ("Bands, spectral indices, texture and DINO-MC context", "Bands and spectral indices only",
-                  "DINO-MC context only", "Bands, spectral indices and texture (no encoder)")
+                  "DINO-MC context only", "Bands, spectral indices and texture (no encoder)",
+                  "Bands, spectral indices and DINO-MC context (no texture: sharper edges)")
 MODULE = "dinomc_core.finetune"
 
 
