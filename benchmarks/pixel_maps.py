@@ -11,9 +11,12 @@
    land (River chips, mostly land around a thin river, are left out of training and scoring). Classic: maximum
    likelihood, a random forest, NDWI > 0.
 3. Label-free change on the 10 OSCD cities: deep change vector analysis (``change --method embedding``) with bands
-   only, context only and fused, next to change vector analysis on the standardised bands with Otsu's threshold,
-   as analysts run it and with its magnitude smoothed as deep CVA's is (a gaussian of 1 px). Pooled F1 over all
-   pixels of all cities, and the mean per-city AUC of the magnitude.
+   only, bands and texture, context only and fused, next to change vector analysis on the standardised bands with
+   Otsu's threshold, as analysts run it and with its magnitude smoothed as deep CVA's is (a gaussian of 1 px).
+   Pooled F1 over all pixels of all cities, and the mean per-city AUC of the magnitude.
+
+Land cover and water are run on ``--draws`` draws (3 by default) of the mosaic's arrangement and of the squares: one
+draw of 3 squares per class moves the scores by several points (the table gives the range).
 
     python benchmarks/pixel_maps.py --encoder ENCODER.dinomc --work runs/pixel_maps [--doc docs/results.md]
 
@@ -40,6 +43,7 @@ from dinomc_core.data.bands import EUROSAT_MS_BANDS
 from dinomc_core.data.eurosat import load_eurosat
 from dinomc_core.data.oscd import list_cities, read_city
 from dinomc_core.downstream.baselines import GaussianMaximumLikelihood, change_vector_magnitude, otsu_threshold
+from dinomc_core.downstream.pixel_features import CHANGE_GROUPS
 from dinomc_core.errors import run_cli
 from dinomc_core.filters import gaussian_blur
 from dinomc_core.inference.deep_change import MAGNITUDE_SMOOTHING
@@ -55,8 +59,10 @@ WATER_CLASSES = ("SeaLake", "River")
 OSCD_IMAGES = "oscd/Onera Satellite Change Detection dataset - Images"
 VARIANTS = {"bands only": "bands,indices", "bands and texture": "bands,indices,texture", "DINO-MC context only": "context",
             "fused": "bands,indices,texture,context"}
-CHANGE_VARIANTS = {"bands only": "bands", "DINO-MC context only": "context", "fused": "bands,context"}
+CHANGE_VARIANTS = {"bands only": "bands", "bands and texture": "bands,texture", "DINO-MC context only": "context",
+                   "fused": ",".join(CHANGE_GROUPS)}
 TASKS = ("landcover", "water", "change")
+CLASSIC_METHODS = ("maximum likelihood (Gaussian)", "random forest", "NDWI > 0")
 TRANSFORM = from_origin(500000, 5400000, 10, 10)
 
 
@@ -65,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--encoder", required=True, type=Path, help="encoder (.dinomc) for the DINO-MC features")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("runs/pixel_maps"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first draw")
+    parser.add_argument("--draws", type=int, default=3, help="draws of the mosaic and its squares for land cover "
+                        "and water (seeds --seed, --seed + 1, ...); the table gives the mean and the range")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated from {', '.join(TASKS)}; results "
                         "of the others are kept from an earlier run's results.json in --work")
     parser.add_argument("--doc", type=Path, help="markdown file to write the table into (e.g. docs/results.md)")
@@ -163,26 +171,26 @@ def ndwi(image: np.ndarray) -> np.ndarray:
     return (green - nir) / np.maximum(green + nir, 1e-6)
 
 
-def land_cover(args: argparse.Namespace, mosaic: dict) -> dict[str, float]:
+def land_cover(encoder: Path, mosaic: dict, work: Path, seed: int) -> dict[str, float]:
     """Pixel accuracy on the validation chips of each method, trained from 3 squares per class."""
     classes = mosaic["classes"]
-    squares, square_labels = draw_squares(mosaic, args.work, args.seed, dict(enumerate(classes)), "landcover")
+    squares, square_labels = draw_squares(mosaic, work, seed, dict(enumerate(classes)), "landcover")
     truth, scored = mosaic["labels"] - 1, mosaic["validation"]
     results = {}
     for name, groups in VARIANTS.items():
-        predicted = train_and_map(args.encoder, mosaic, squares, classes, args.work, f"landcover_{groups.replace(',', '_')}", groups)
+        predicted = train_and_map(encoder, mosaic, squares, classes, work, f"landcover_{groups.replace(',', '_')}", groups)
         results[name] = float((predicted[scored] == truth[scored]).mean())
-    for name, predicted in classic_maps(mosaic, square_labels, len(classes), args.seed).items():
+    for name, predicted in classic_maps(mosaic, square_labels, len(classes), seed).items():
         results[name] = float((predicted[scored] == truth[scored]).mean())
     return results
 
 
-def water(args: argparse.Namespace, mosaic: dict) -> dict[str, float]:
+def water(encoder: Path, mosaic: dict, work: Path, seed: int) -> dict[str, float]:
     """IoU of water on the validation chips (SeaLake water, River left out), trained from squares."""
     classes = mosaic["classes"]
     lake, river = (classes.index(name) for name in WATER_CLASSES)
     classes_of = {index: ("water" if index == lake else "land") for index in range(len(classes)) if index != river}
-    squares, square_labels = draw_squares(mosaic, args.work, args.seed + 1, classes_of, "water", {lake: 2 * SQUARES_PER_CLASS})
+    squares, square_labels = draw_squares(mosaic, work, seed + 1, classes_of, "water", {lake: 2 * SQUARES_PER_CLASS})
     index_map = ndwi(mosaic["image"])
     chip_class = mosaic["labels"] - 1
     truth = chip_class == lake
@@ -196,9 +204,9 @@ def water(args: argparse.Namespace, mosaic: dict) -> dict[str, float]:
     names = sorted(set(classes_of.values()), key=list(classes_of.values()).index)
     water_index = names.index("water")
     for name, groups in VARIANTS.items():
-        predicted = train_and_map(args.encoder, mosaic, squares, names, args.work, f"water_{groups.replace(',', '_')}", groups)
+        predicted = train_and_map(encoder, mosaic, squares, names, work, f"water_{groups.replace(',', '_')}", groups)
         results[name] = iou(predicted == water_index)
-    for name, predicted in classic_maps(mosaic, square_labels, len(names), args.seed).items():
+    for name, predicted in classic_maps(mosaic, square_labels, len(names), seed).items():
         results[name] = iou(predicted == water_index)
     results["NDWI > 0"] = iou(index_map > 0)
     return results
@@ -262,15 +270,34 @@ def f1(counts: np.ndarray) -> float:
     return float(2 * true_positive / max(2 * true_positive + false_positive + false_negative, 1))
 
 
+def mean_and_range(values: float | list[float]) -> str:
+    """``mean (lowest to highest)`` in percent over the draws; one figure for one draw."""
+    values = np.atleast_1d(values) * 100
+    spread = f" ({values.min():.1f} to {values.max():.1f})" if len(values) > 1 else ""
+    return f"{values.mean():.1f}{spread}"
+
+
+def fused_margins(scores: dict[str, float | list[float]]) -> str:
+    """The fused map's lead over the best classic method (maximum likelihood, random forest, NDWI), draw by draw."""
+    classic = [np.atleast_1d(value) for name, value in scores.items() if name in CLASSIC_METHODS]
+    margins = 100 * (np.atleast_1d(scores["fused"]) - np.max(classic, axis=0))
+    return ", ".join(f"{margin:+.1f}" for margin in margins)
+
+
 def table(results: dict) -> str:
-    lines = ["| task | method | score |", "|---|---|---|"]
-    for name, value in results.get("land_cover", {}).items():
-        lines.append(f"| few-shot land cover, 3 squares per class, pixel accuracy on 20 held-out chips (%) | {name} | {100 * value:.1f} |")
-    for name, value in results.get("water", {}).items():
-        lines.append(f"| few-shot water, IoU on 20 held-out chips (%) | {name} | {100 * value:.1f} |")
+    lines = ["| task | method | score: mean (range over the draws) |", "|---|---|---|"]
+    tasks = {"land_cover": "few-shot land cover, 3 squares per class, pixel accuracy on 20 held-out chips (%)",
+             "water": "few-shot water, IoU on 20 held-out chips (%)"}
+    for task, label in tasks.items():
+        for name, value in results.get(task, {}).items():
+            lines.append(f"| {label} | {name} | {mean_and_range(value)} |")
     for name, value in results.get("change", {}).items():
         lines.append(f"| label-free change, 10 OSCD cities: pooled F1 / mean AUC / share marked changed (%) | {name} | "
                      f"{100 * value['f1']:.1f} / {100 * value['auc']:.1f} / {100 * value['changed']:.1f} |")
+    for task, label in (("land_cover", "Few-shot land cover"), ("water", "Few-shot water")):
+        if task in results:
+            lines.append(f"\n{label}: fused minus the best classic method, draw by draw: "
+                         f"{fused_margins(results[task])} points.")
     return "\n".join(lines)
 
 
@@ -281,12 +308,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = [name.strip() for name in args.tasks.split(",")]
     saved = args.work / "results.json"
     results = json.loads(saved.read_text()) if saved.exists() else {}
-    if "landcover" in tasks or "water" in tasks:
-        mosaic = build_mosaic(args.data, args.work, args.seed)
+    draws: dict[str, list[dict[str, float]]] = {"land_cover": [], "water": []}
+    for draw in range(args.draws if "landcover" in tasks or "water" in tasks else 0):
+        seed, work = args.seed + draw, args.work / f"draw{draw}"
+        work.mkdir(exist_ok=True)
+        mosaic = build_mosaic(args.data, work, seed)
         if "landcover" in tasks:
-            results["land_cover"] = land_cover(args, mosaic)
+            draws["land_cover"].append(land_cover(args.encoder, mosaic, work, seed))
         if "water" in tasks:
-            results["water"] = water(args, mosaic)
+            draws["water"].append(water(args.encoder, mosaic, work, seed))
+    for task, runs in draws.items():
+        if runs:
+            results[task] = {name: [run[name] for run in runs] for name in runs[0]}
     if "change" in tasks:
         results["change"] = change(args)
     if set(tasks) & set(TASKS):

@@ -28,3 +28,23 @@ def neighbour_differences(x: torch.Tensor) -> torch.Tensor:
     across = F.pad((x[..., :, 1:] - x[..., :, :-1]).abs(), (0, 1))
     down = F.pad((x[..., 1:, :] - x[..., :-1, :]).abs(), (0, 0, 0, 1))
     return across + down
+
+
+def least_textured_window(texture: torch.Tensor, offset: int) -> torch.Tensor:
+    """``(N, C, H, W)``: each pixel's texture taken from the least textured (summed over bands) of nine windows, its
+    own and the eight centred ``offset`` px away along rows, columns and diagonals (in the spirit of Kuwahara's
+    filter). A pixel by a bank or a field's edge gets the texture of its smooth side instead of one averaged across
+    the edge, and one inside a river keeps the windows along it; the price is that a smooth region reaches up to
+    ``offset`` px into a rough neighbour. Edges are replicated."""
+    height, width = texture.shape[-2:]
+    padded = F.pad(texture, (offset, offset, offset, offset), mode="replicate")
+    best, best_total = texture, texture.sum(dim=1, keepdim=True)
+    for dy in (-offset, 0, offset):
+        for dx in (-offset, 0, offset):
+            if dy == dx == 0:
+                continue
+            window = padded[..., offset + dy : offset + dy + height, offset + dx : offset + dx + width]
+            total = window.sum(dim=1, keepdim=True)
+            best = torch.where(total < best_total, window, best)
+            best_total = torch.minimum(total, best_total)
+    return best

@@ -8,6 +8,8 @@
 # The encoder takes 4 minutes on 2 idle CPU cores (about 10 when shared). The log goes to docs/default_models.log,
 # the table to docs/sentinel2_encoder_eval.md, the figures to docs/figures/.
 # Usage: make default-models  (or: PY=.venv/bin/python DATA=../shared/data bash scripts/default_models.sh)
+#        ENCODER=sentinel2-encoder bash scripts/default_models.sh  rebuilds only sentinel2-landcover, on that encoder
+#        (log: docs/default_models_landcover.log), when the pixel features change but the encoder need not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -15,7 +17,8 @@ DATA=${DATA:-../shared/data}
 WORK=${WORK:-runs/default_models}
 THREADS=${THREADS:-2}
 OSCD="$DATA/oscd/Onera Satellite Change Detection dataset - Images"
-LOG=docs/default_models.log
+ENCODER=${ENCODER:-}
+LOG=docs/default_models${ENCODER:+_landcover}.log
 mkdir -p docs/figures
 rm -rf "$WORK" && mkdir -p "$WORK"
 exec > >(tee "$LOG") 2>&1
@@ -24,30 +27,35 @@ started=$(date +%s)
 echo "== default models, started $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $THREADS torch threads"
 echo "   cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
 
-echo "== 1/4 pretrain sentinel2-encoder (configs/sentinel2_encoder.yaml) on $OSCD"
-# the progress bar goes to a file beside the run; the epochs' summaries and any error reach the log
-$PY -m dinomc_core.pretrain --config configs/sentinel2_encoder.yaml --data "$OSCD" --out "$WORK/encoder" \
-    2>"$WORK/pretrain_progress.txt" || { tail -c 400 "$WORK/pretrain_progress.txt"; exit 1; }
-pretrained=$(date +%s)
-cp "$WORK/encoder/loss.png" docs/figures/sentinel2_encoder_loss.png
+if [ -z "$ENCODER" ]; then
+    echo "== 1/4 pretrain sentinel2-encoder (configs/sentinel2_encoder.yaml) on $OSCD"
+    # the progress bar goes to a file beside the run; the epochs' summaries and any error reach the log
+    $PY -m dinomc_core.pretrain --config configs/sentinel2_encoder.yaml --data "$OSCD" --out "$WORK/encoder" \
+        2>"$WORK/pretrain_progress.txt" || { tail -c 400 "$WORK/pretrain_progress.txt"; exit 1; }
+    pretrained=$(date +%s)
+    cp "$WORK/encoder/loss.png" docs/figures/sentinel2_encoder_loss.png
 
-echo "== 2/4 cross-validated EuroSAT evaluation against a random encoder and band statistics, and fused with them"
-$PY benchmarks/encoder_eval.py "$WORK/encoder/encoder.dinomc" --data "$DATA/eurosat_ms" \
-    --json "$WORK/encoder_eval.json" --markdown docs/sentinel2_encoder_eval.md --provenance "$WORK/validation.json" \
-    --figure docs/figures/sentinel2_encoder_eval.png
+    echo "== 2/4 cross-validated EuroSAT evaluation against a random encoder and band statistics, and fused with them"
+    $PY benchmarks/encoder_eval.py "$WORK/encoder/encoder.dinomc" --data "$DATA/eurosat_ms" \
+        --json "$WORK/encoder_eval.json" --markdown docs/sentinel2_encoder_eval.md --provenance "$WORK/validation.json" \
+        --figure docs/figures/sentinel2_encoder_eval.png
 
-echo "== 3/4 ship sentinel2-encoder (half precision)"
-$PY -m dinomc_core.models ship "$WORK/encoder/encoder.dinomc" sentinel2-encoder --provenance "$WORK/validation.json" \
-    --fact data="OSCD, 10 cities x 2 dates, 13 bands at 10 m (Sentinel-2 L1C; labels unused)" \
-    --fact compute="$(( (pretrained - started) / 60 )) min of pretraining on $(nproc) CPU cores, $THREADS torch threads" \
-    --fact recipe="configs/sentinel2_encoder.yaml (DINO-MC, spectrum-preserving photometric policy)" \
-    --fact built_by="make default-models"
+    echo "== 3/4 ship sentinel2-encoder (half precision)"
+    $PY -m dinomc_core.models ship "$WORK/encoder/encoder.dinomc" sentinel2-encoder --provenance "$WORK/validation.json" \
+        --fact data="OSCD, 10 cities x 2 dates, 13 bands at 10 m (Sentinel-2 L1C; labels unused)" \
+        --fact compute="$(( (pretrained - started) / 60 )) min of pretraining on $(nproc) CPU cores, $THREADS torch threads" \
+        --fact recipe="configs/sentinel2_encoder.yaml (DINO-MC, spectrum-preserving photometric policy)" \
+        --fact built_by="make default-models"
+    ENCODER="$WORK/encoder/encoder.dinomc"
+else
+    echo "== steps 1 to 3 skipped: sentinel2-landcover is rebuilt on $ENCODER"
+fi
 shipped=$(date +%s)
 
-echo "== 4/4 sentinel2-landcover: a per-pixel MLP on fused features (bands, indices, encoder context), EuroSAT chips"
+echo "== 4/4 sentinel2-landcover: a per-pixel MLP on fused features (bands, indices, texture, encoder context), EuroSAT chips"
 # the pixels of the 60 training chips train it, those of the 20 validation chips (splits.csv) choose its epoch and
 # give the figures shipped; then it is refitted on every chip. The MLP keeps maps fast (a 1x1 convolution).
-$PY -m dinomc_core.finetune classify --encoder "$WORK/encoder/encoder.dinomc" --data "$DATA/eurosat_ms" \
+$PY -m dinomc_core.finetune classify --encoder "$ENCODER" --data "$DATA/eurosat_ms" \
     --format eurosat --protocol pixel --head mlp --out "$WORK/landcover" --quiet
 landcover=$(date +%s)
 $PY -c "import json, sys; m = json.load(open(sys.argv[1])); json.dump({'validation': {

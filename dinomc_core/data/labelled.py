@@ -50,7 +50,7 @@ class ChipSet:
 
     def __post_init__(self) -> None:
         if not self.colors:
-            self.colors = default_palette(len(self.classes))
+            self.colors = default_palette(self.classes)
 
     def __len__(self) -> int:
         return len(self.chips)
@@ -79,12 +79,31 @@ def normalise_split(name: str) -> str:
     return SPLIT_ALIASES[key]
 
 
-def default_palette(count: int) -> list[str]:
-    """``count`` well separated colours as ``#rrggbb`` (golden-ratio hues)."""
+CONVENTIONAL_COLOURS = (
+    (("water", "river", "lake", "sea", "ocean", "flood", "wetland"), "#2b7bd6"),
+    (("forest", "tree", "wood"), "#1f7a35"),
+    (("vegetation", "grass", "pasture", "meadow", "park", "shrub", "herbaceous"), "#6fbf4b"),
+    (("crop", "agricultur", "farm", "field", "orchard", "vineyard"), "#e3c65a"),
+    (("industr", "commercial"), "#9b6bb5"),
+    (("road", "highway", "rail", "street"), "#7a7a7a"),
+    (("built", "urban", "residential", "building", "city", "settlement", "roof"), "#d9534f"),
+    (("bare", "soil", "sand", "rock", "desert", "quarry"), "#c9a27e"),
+    (("snow", "ice", "cloud", "glacier"), "#eef3f7"),
+)
+"""Colours analysts expect for common class names (a name containing a keyword gets its colour): water blue,
+vegetation green, built-up red, as in land-cover legends such as CORINE's and ESA WorldCover's."""
+
+
+def default_palette(classes: Sequence[str]) -> list[str]:
+    """A colour ``#rrggbb`` per class name: the conventional one for names such as water, forest or built-up, and
+    well separated hues (golden-ratio steps) for the others."""
     colours = []
-    for index in range(count):
+    for index, name in enumerate(classes):
+        key = name.lower()
+        conventional = [colour for keywords, colour in CONVENTIONAL_COLOURS if any(word in key for word in keywords)]
         red, green, blue = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.65, 0.9)
-        colours.append(f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}")
+        colours.append(conventional[0] if conventional else
+                       f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}")
     return colours
 
 

@@ -53,7 +53,7 @@ class PixelSamples:
 
     def __post_init__(self) -> None:
         if not self.colors:
-            self.colors = default_palette(len(self.classes))
+            self.colors = default_palette(self.classes)
 
     def __len__(self) -> int:
         return len(self.target)

@@ -84,7 +84,7 @@ class ClassProbabilities(TilePredictor):
 
 def class_style(classes: list[dict[str, str]]) -> RasterStyle:
     """Colour table and category names for a class raster; classes without a colour get a distinct one."""
-    fallback = default_palette(len(classes))
+    fallback = default_palette([entry["name"] for entry in classes])
     colormap = {index: hex_to_rgba(entry.get("color") or fallback[index]) for index, entry in enumerate(classes)}
     colormap[CLASS_NODATA] = (0, 0, 0, 0)
     names = [entry["name"] for entry in classes]

@@ -136,7 +136,13 @@ def test_chip_centres_take_one_labelled_pixel_per_cell_and_class():
     values[0:4, 0:4] = 1
     values[3, 3] = 2
     assert chip_centres(values, 4) == [(0, 0, 1), (3, 3, 2)]
-    assert len(set(default_palette(12))) == 12
+
+
+def test_palette_gives_common_classes_their_usual_colours_and_others_distinct_ones():
+    colours = default_palette(["Water", "built-up", "SeaLake", "Forest", "herbaceous vegetation"]
+                              + [f"class {index}" for index in range(10)])
+    assert colours[0] == colours[2] == "#2b7bd6" and colours[1] == "#d9534f"
+    assert colours[3] != colours[4] and len(set(colours[5:])) == 10
 
 
 def test_vector_shapes_carry_one_id_per_feature(landsat, tmp_path):

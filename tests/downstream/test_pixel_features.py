@@ -10,6 +10,7 @@ from dinomc_core.data.bands import SENTINEL2_BANDS
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.pixel_features import (
     TEXTURE_SIGMA,
+    TEXTURE_WINDOW_OFFSET,
     FeatureFusion,
     FeatureLayout,
     FeatureScaler,
@@ -19,7 +20,7 @@ from dinomc_core.downstream.pixel_features import (
     parse_groups,
 )
 from dinomc_core.errors import DinoMCError
-from dinomc_core.filters import gaussian_blur, neighbour_differences
+from dinomc_core.filters import gaussian_blur, least_textured_window, neighbour_differences
 from dinomc_core.models import create_backbone
 
 NORMALIZATION = Normalization([1e-4] * 13, [0.15] * 13, [0.08] * 13)
@@ -71,13 +72,19 @@ def test_fused_maps_are_pixel_resolution_and_hold_the_pixel_itself():
 
 def test_texture_is_zero_on_a_flat_field_and_grows_with_stripes():
     layout = fused_layout(None, ["B04", "B08"], groups=("bands", "texture"))
-    fusion = FeatureFusion(layout, Normalization([1e-4] * 2, [0.1] * 2, [0.05] * 2), ["B04", "B08"])
+    normalization = Normalization([1e-4] * 2, [0.1] * 2, [0.05] * 2)
+    fusion = FeatureFusion(layout, normalization, ["B04", "B08"])
     x = torch.zeros(1, 2, 64, 64)
     x[..., 32:] = torch.tensor([1.0, -1.0]).repeat(16)  # crop rows on the right half, a flat field on the left
     texture = fusion.raw(x, [])[:, 2:]
-    assert layout.group_sizes() == {"bands": 2, "texture": 2}
+    assert layout.group_sizes() == {"bands": 2, "texture": 2} and layout.texture_window == TEXTURE_WINDOW_OFFSET
     assert float(texture[..., :16].abs().max()) < 1e-6 and float(texture[..., 44:52].min()) > 1.5
-    assert torch.allclose(texture, gaussian_blur(neighbour_differences(x), TEXTURE_SIGMA))
+    blurred = gaussian_blur(neighbour_differences(x), TEXTURE_SIGMA)
+    assert torch.allclose(texture, least_textured_window(blurred, TEXTURE_WINDOW_OFFSET))
+    # a layout saved before the windows (no texture_window) keeps the texture averaged around the pixel itself
+    saved = {key: value for key, value in layout.to_dict().items() if key != "texture_window"}
+    older = FeatureFusion(FeatureLayout.from_dict(saved), normalization, ["B04", "B08"])
+    assert torch.allclose(older.raw(x, [])[:, 2:], blurred)
 
 
 def test_vit_inputs_that_are_not_whole_patches_are_reflected():
