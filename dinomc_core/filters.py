@@ -12,22 +12,30 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     radius 3 sigma, reflected edges)."""
     batch = x if x.ndim == 4 else x[None]
     radius = min(math.ceil(3 * sigma), min(x.shape[-2:]) - 1)
-    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=x.device)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = kernel / kernel.sum()
     channels = batch.shape[1]
-    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect")
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    # depthwise convolutions run 5 times faster channels-last on CPU (oneDNN): 17 against 92 ms for 8 x 13 x 256^2
+    # in float32; in bfloat16 (under autocast, or given) that path takes minutes, so half types are blurred in float32
+    exact = torch.float32 if x.dtype in (torch.bfloat16, torch.float16) else x.dtype
+    padded = F.pad(batch.to(exact), (radius, radius, radius, radius), mode="reflect")
+    padded = padded.contiguous(memory_format=torch.channels_last)
+    kernel = kernel.to(exact)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+        blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    blurred = blurred.contiguous().to(x.dtype)
     return blurred if x.ndim == 4 else blurred[0]
 
 
 def neighbour_differences(x: torch.Tensor) -> torch.Tensor:
     """``(N, C, H, W)``: each pixel's absolute difference to its right neighbour plus that to the one below (0 past
     the last column and row), a texture measure whose mean over a chip is the same over any window of it."""
-    across = F.pad((x[..., :, 1:] - x[..., :, :-1]).abs(), (0, 1))
-    down = F.pad((x[..., 1:, :] - x[..., :-1, :]).abs(), (0, 0, 0, 1))
-    return across + down
+    differences = torch.zeros_like(x)
+    torch.sub(x[..., :, 1:], x[..., :, :-1], out=differences[..., :, :-1]).abs_()
+    differences[..., :-1, :] += (x[..., 1:, :] - x[..., :-1, :]).abs_()
+    return differences
 
 
 def least_textured_window(texture: torch.Tensor, offset: int) -> torch.Tensor:
@@ -35,16 +43,24 @@ def least_textured_window(texture: torch.Tensor, offset: int) -> torch.Tensor:
     own and the eight centred ``offset`` px away along rows, columns and diagonals (in the spirit of Kuwahara's
     filter). A pixel by a bank or a field's edge gets the texture of its smooth side instead of one averaged across
     the edge, and one inside a river keeps the windows along it; the price is that a smooth region reaches up to
-    ``offset`` px into a rough neighbour. Edges are replicated."""
-    height, width = texture.shape[-2:]
+    ``offset`` px into a rough neighbour. Edges are replicated. The window is chosen on the band sum, then all bands
+    are gathered at once."""
+    count, channels, height, width = texture.shape
     padded = F.pad(texture, (offset, offset, offset, offset), mode="replicate")
-    best, best_total = texture, texture.sum(dim=1, keepdim=True)
+    totals = padded.sum(dim=1, keepdim=True)
+    best_total = totals[..., offset : offset + height, offset : offset + width]
+    best_row = torch.zeros((count, 1, height, width), dtype=torch.long, device=texture.device)
+    best_col = torch.zeros_like(best_row)
     for dy in (-offset, 0, offset):
         for dx in (-offset, 0, offset):
             if dy == dx == 0:
                 continue
-            window = padded[..., offset + dy : offset + dy + height, offset + dx : offset + dx + width]
-            total = window.sum(dim=1, keepdim=True)
-            best = torch.where(total < best_total, window, best)
-            best_total = torch.minimum(total, best_total)
-    return best
+            total = totals[..., offset + dy : offset + dy + height, offset + dx : offset + dx + width]
+            better = total < best_total
+            best_total = torch.where(better, total, best_total)
+            best_row = torch.where(better, dy, best_row)
+            best_col = torch.where(better, dx, best_col)
+    rows = torch.arange(height, device=texture.device).view(1, 1, -1, 1) + offset + best_row
+    cols = torch.arange(width, device=texture.device).view(1, 1, 1, -1) + offset + best_col
+    index = (rows * (width + 2 * offset) + cols).view(count, 1, -1).expand(count, channels, -1)
+    return padded.flatten(2).gather(2, index).view(count, channels, height, width)

@@ -203,6 +203,7 @@ class FeatureFusion(nn.Module):
         keep = torch.ones(layout.band_count)
         keep[list(layout.atmospheric)] = 0.0
         self.register_buffer("band_mask", keep.view(-1, 1, 1), persistent=False)  # derived from the layout
+        self.register_buffer("surface_bands", keep.nonzero().flatten(), persistent=False)
         self.scaler = FeatureScaler(layout.dim)
 
     @property
@@ -255,9 +256,13 @@ class FeatureFusion(nn.Module):
             out[:, start] = normalised_difference(first, second)
             start += 1
         if "texture" in self.layout.groups:
-            texture = gaussian_blur(neighbour_differences(x * self.band_mask), TEXTURE_SIGMA)
-            out[:, start : start + x.shape[1]] = least_textured_window(texture, self.layout.texture_window) \
-                if self.layout.texture_window else texture
+            # the atmospheric bands are held at their mean, so their texture is 0: only the others are filtered
+            surface = self.surface_bands
+            texture = gaussian_blur(neighbour_differences(x[:, surface]), TEXTURE_SIGMA)
+            if self.layout.texture_window:
+                texture = least_textured_window(texture, self.layout.texture_window)
+            out[:, start : start + x.shape[1]] = 0
+            out[:, start + surface] = texture.to(dtype)
             start += x.shape[1]
         for position, level in enumerate(levels):
             projected = project_maps(level, getattr(self, f"level{position}_mean"),

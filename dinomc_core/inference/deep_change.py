@@ -1,16 +1,16 @@
 """Label-free change as deep change vector analysis: distances between the two dates' fused per-pixel features.
 
 Classic change vector analysis measures, at each pixel, how far the standardised spectrum moved between two dates.
-Here the vector also holds spectral indices and DINO-MC context (``dinomc_core.downstream.pixel_features``), so a
-pixel changes when its spectrum or its surroundings changed. Each date is standardised robustly on the scene
+Here the vector also holds the bands' texture and DINO-MC context by default (``CHANGE_GROUPS`` in
+``dinomc_core.downstream.pixel_features``), so a pixel changes when its spectrum or its surroundings changed. Each date is standardised robustly on the scene
 (median and scaled median absolute deviation per feature), which removes illumination and season offsets as
 classic CVA's per-date standardisation does, without letting the changed pixels set the scale. Each feature group
 gives a distance per pixel, divided by its median over the scene (about 1 is an ordinary, unchanged pixel), and the
 magnitude is a weighted mean of the groups' distances, whatever their widths. A group's weight is how far the 99th
 percentile of its distance lies above the median: a group whose distances have a long tail of changed pixels gets
-more say than one whose distances look like noise. On the 10 OSCD cities this keeps the fused magnitude at or above
+more say than one whose distances look like noise. On the 10 OSCD cities this kept the fused magnitude at or above
 change vector analysis with 13, 6 (Landsat-like) and 3 (RGB) bands, where equal weights fell 0.2 points of AUC
-below it with 6 bands (docs/results.md). The magnitude is then smoothed with a gaussian of 1 px, as change
+below it with 6 bands; with the texture it is above a smoothed CVA's too, in F1 and AUC (docs/results.md). The magnitude is then smoothed with a gaussian of 1 px, as change
 vector analysis often is: a lone pixel that differs (noise, a misregistered edge) counts less than a changed patch,
 which raised the AUC by 2.4 to 4.2 points on those cities.
 
