@@ -258,11 +258,12 @@ class FeatureFusion(nn.Module):
         if "texture" in self.layout.groups:
             # the atmospheric bands are held at their mean, so their texture is 0: only the others are filtered
             surface = self.surface_bands
-            texture = gaussian_blur(neighbour_differences(x[:, surface]), TEXTURE_SIGMA)
-            if self.layout.texture_window:
-                texture = least_textured_window(texture, self.layout.texture_window)
             out[:, start : start + x.shape[1]] = 0
-            out[:, start + surface] = texture.to(dtype)
+            if len(surface):
+                texture = gaussian_blur(neighbour_differences(x[:, surface]), TEXTURE_SIGMA)
+                if self.layout.texture_window:
+                    texture = least_textured_window(texture, self.layout.texture_window)
+                out[:, start + surface] = texture.to(dtype)
             start += x.shape[1]
         for position, level in enumerate(levels):
             projected = project_maps(level, getattr(self, f"level{position}_mean"),
