@@ -47,10 +47,10 @@ def least_textured_window(texture: torch.Tensor, offset: int) -> torch.Tensor:
     are gathered at once."""
     count, channels, height, width = texture.shape
     padded = F.pad(texture, (offset, offset, offset, offset), mode="replicate")
+    padded_width = width + 2 * offset
     totals = padded.sum(dim=1, keepdim=True)
     best_total = totals[..., offset : offset + height, offset : offset + width]
-    best_row = torch.zeros((count, 1, height, width), dtype=torch.long, device=texture.device)
-    best_col = torch.zeros_like(best_row)
+    best_shift = torch.zeros((count, 1, height, width), dtype=torch.long, device=texture.device)
     for dy in (-offset, 0, offset):
         for dx in (-offset, 0, offset):
             if dy == dx == 0:
@@ -58,9 +58,8 @@ def least_textured_window(texture: torch.Tensor, offset: int) -> torch.Tensor:
             total = totals[..., offset + dy : offset + dy + height, offset + dx : offset + dx + width]
             better = total < best_total
             best_total = torch.where(better, total, best_total)
-            best_row = torch.where(better, dy, best_row)
-            best_col = torch.where(better, dx, best_col)
-    rows = torch.arange(height, device=texture.device).view(1, 1, -1, 1) + offset + best_row
-    cols = torch.arange(width, device=texture.device).view(1, 1, 1, -1) + offset + best_col
-    index = (rows * (width + 2 * offset) + cols).view(count, 1, -1).expand(count, channels, -1)
+            best_shift = torch.where(better, dy * padded_width + dx, best_shift)
+    rows = torch.arange(height, device=texture.device).view(-1, 1) + offset
+    cols = torch.arange(width, device=texture.device).view(1, -1) + offset
+    index = (rows * padded_width + cols + best_shift).view(count, 1, -1).expand(count, channels, -1)
     return padded.flatten(2).gather(2, index).view(count, channels, height, width)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import random
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -82,7 +83,7 @@ def normalise_split(name: str) -> str:
 CONVENTIONAL_COLOURS = (
     (("water", "river", "lake", "sea", "ocean", "flood", "wetland"), "#2b7bd6"),
     (("forest", "tree", "wood"), "#1f7a35"),
-    (("vegetation", "grass", "pasture", "meadow", "park", "shrub", "herbaceous"), "#6fbf4b"),
+    (("vegetation", "grass", "pasture", "meadow", "shrub", "herbaceous"), "#6fbf4b"),
     (("crop", "agricultur", "farm", "field", "orchard", "vineyard"), "#e3c65a"),
     (("industr", "commercial"), "#9b6bb5"),
     (("road", "highway", "rail", "street"), "#7a7a7a"),
@@ -90,8 +91,8 @@ CONVENTIONAL_COLOURS = (
     (("bare", "soil", "sand", "rock", "desert", "quarry"), "#c9a27e"),
     (("snow", "ice", "cloud", "glacier"), "#eef3f7"),
 )
-"""Colours analysts expect for common class names (a name containing a keyword gets its colour): water blue,
-vegetation green, built-up red, as in land-cover legends such as CORINE's and ESA WorldCover's."""
+"""Colours analysts expect for common class names (a name with a word that starts with a keyword gets its colour):
+water blue, vegetation green, built-up red, as in land-cover legends such as CORINE's and ESA WorldCover's."""
 
 
 def default_palette(classes: Sequence[str]) -> list[str]:
@@ -99,8 +100,9 @@ def default_palette(classes: Sequence[str]) -> list[str]:
     well separated hues (golden-ratio steps) for the others."""
     colours = []
     for index, name in enumerate(classes):
-        key = name.lower()
-        conventional = [colour for keywords, colour in CONVENTIONAL_COLOURS if any(word in key for word in keywords)]
+        words = [word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)]  # "SeaLake", "built-up"
+        conventional = [colour for keywords, colour in CONVENTIONAL_COLOURS
+                        if any(word.startswith(keyword) for word in words for keyword in keywords)]
         red, green, blue = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.65, 0.9)
         colours.append(conventional[0] if conventional else
                        f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}")

@@ -143,6 +143,9 @@ def test_palette_gives_common_classes_their_usual_colours_and_others_distinct_on
                               + [f"class {index}" for index in range(10)])
     assert colours[0] == colours[2] == "#2b7bd6" and colours[1] == "#d9534f"
     assert colours[3] != colours[4] and len(set(colours[5:])) == 10
+    # words, not letters: a street is a road, not a tree; rice is not ice; a parking lot is not a meadow
+    street, rice, parking = default_palette(["street", "rice", "parking"])
+    assert street == "#7a7a7a" and rice != "#eef3f7" and parking != "#6fbf4b"
 
 
 def test_vector_shapes_carry_one_id_per_feature(landsat, tmp_path):
