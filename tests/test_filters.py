@@ -1,12 +1,15 @@
-"""Gaussian blur on real multispectral tiles, one image or a batch; the texture filters on fields and rivers."""
+"""Gaussian blur on real multispectral tiles, one image or a batch; the texture filters on fields and rivers; the
+bilinear resize of encoder maps."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 from rasterio.windows import Window
 
 from dinomc_core.data import open_scene
-from dinomc_core.filters import gaussian_blur, least_textured_window, neighbour_differences
+from dinomc_core.filters import bilinear_resize, gaussian_blur, least_textured_window, neighbour_differences
 
 PISA = "oscd/Onera Satellite Change Detection dataset - Images/pisa"
 
@@ -48,3 +51,11 @@ def test_a_river_keeps_the_texture_of_its_middle_up_to_its_banks() -> None:
     kept = least_textured_window(gaussian_blur(neighbour_differences(x), 4.0), 4)
     middle = float(kept[0, 0, 32, 32])
     assert torch.allclose(kept[0, 0, 27:37, 32], torch.full((10,), middle), atol=0.1 * middle + 0.02)
+
+
+@pytest.mark.parametrize("source, target", [((8, 8), (256, 256)), ((32, 25), (256, 200)), ((64, 64), (40, 50))])
+def test_bilinear_resize_is_what_interpolate_gives(source, target) -> None:
+    torch.manual_seed(0)
+    maps = torch.randn(2, 3, *source)
+    expected = F.interpolate(maps, size=target, mode="bilinear", align_corners=False)
+    assert torch.allclose(bilinear_resize(maps, target), expected, atol=1e-4)

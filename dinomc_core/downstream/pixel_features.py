@@ -30,7 +30,7 @@ from dinomc_core.data.bands import canonical_band_name
 from dinomc_core.data.normalization import Normalization
 from dinomc_core.downstream.projection import principal_components, project_maps
 from dinomc_core.errors import DinoMCError
-from dinomc_core.filters import gaussian_blur, least_textured_window, neighbour_differences
+from dinomc_core.filters import bilinear_resize, gaussian_blur, least_textured_window, neighbour_differences
 
 GROUPS = ("bands", "indices", "texture", "context")
 CHANGE_GROUPS = ("bands", "texture", "context")
@@ -269,8 +269,7 @@ class FeatureFusion(nn.Module):
             projected = project_maps(level, getattr(self, f"level{position}_mean"),
                                      getattr(self, f"level{position}_components"))
             width = projected.shape[1]
-            out[:, start : start + width] = F.interpolate(projected, size=x.shape[-2:], mode="bilinear",
-                                                           align_corners=False) \
+            out[:, start : start + width] = bilinear_resize(projected, x.shape[-2:]) \
                 if projected.shape[-2:] != x.shape[-2:] else projected
             start += width
         return out

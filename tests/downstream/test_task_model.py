@@ -152,15 +152,16 @@ def test_pixel_classifier_round_trip_maps_at_pixel_resolution(encoder_file, tmp_
 
 
 @pytest.mark.parametrize("head_type", [LinearHead, MlpHead])
-def test_folded_dense_heads_equal_scaling_then_the_head(head_type):
+@pytest.mark.parametrize("height, width", [(5, 7), (130, 140)])  # one block of pixels, and two with a partial one
+def test_folded_dense_heads_equal_scaling_then_the_head(head_type, height, width):
     torch.manual_seed(0)
     features = torch.randn(500, 6) * torch.tensor([1.0, 5.0, 0.1, 2.0, 3.0, 0.5]) + 3.0
     scaler = FeatureScaler(6)
     scaler.fit(features, [2, 4])
     head = head_type(6, 3)
     head.fit_standardisation(scaler(features))
-    maps = torch.randn(2, 6, 5, 7) * 2 + 1
+    maps = torch.randn(2, 6, height, width) * 2 + 1
     flat = maps.permute(0, 2, 3, 1).reshape(-1, 6)
     with torch.no_grad():
-        expected = head.eval()(scaler(flat)).reshape(2, 5, 7, 3).permute(0, 3, 1, 2)
+        expected = head.eval()(scaler(flat)).reshape(2, height, width, 3).permute(0, 3, 1, 2)
         assert torch.allclose(head.dense(maps, scaler), expected, atol=1e-4)
