@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-qgis qgis qgis-providers python3-venv python3-pyproj python3-fiona xvfb xauth
 PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup system-packages demo test plugin qgis-install clean default-models
+.PHONY: setup system-packages demo test plugin qgis-install clean default-models gpu-pack
 
 setup: system-packages $(STAMP)
 
@@ -31,6 +31,11 @@ demo: setup
 # encoder (about 10 when the cores are shared); log and figures in docs/. Never in CI.
 default-models: setup
 	PY=$(PY) bash scripts/default_models.sh
+
+# The OSCD scenes' first dates packed to travel to a lent GPU (scripts/gpu_pretrain.sh; docs/pretraining.md).
+OSCD_IMAGES := ../shared/data/oscd/Onera Satellite Change Detection dataset - Images
+gpu-pack: setup
+	mkdir -p packed && $(PY) -m dinomc_core.pack "$(OSCD_IMAGES)"/*/imgs_1 --out packed/oscd_first_dates.npz
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests

@@ -11,6 +11,9 @@ scene still fills a few batches; windows that are mostly nodata are redrawn. Sce
 come whole, once per epoch. Draws depend only on the seed, the epoch and
 the item index, so runs repeat and every epoch, worker and rank sees other windows. With ``temporal`` an item is a
 list of dates of one place (DINO-TP temporal positives), cropped to their common size and read through one window.
+
+A packed file (``dinomc_core.data.packed``) given as the only input is read instead, with numpy alone: GDAL
+(rasterio) is imported only where raster files are opened, so packed data trains where it is not installed.
 """
 from __future__ import annotations
 
@@ -22,13 +25,10 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from rasterio.coords import disjoint_bounds
-from rasterio.warp import transform_bounds
-from rasterio.windows import Window
 from torch.utils.data import Dataset
 
 from dinomc_core.data.bands import (
@@ -43,8 +43,13 @@ from dinomc_core.data.bands import (
     short_list,
     wavelength_list,
 )
-from dinomc_core.data.raster import Scene, band_files, is_raster_file, open_scene
+from dinomc_core.data.packed import PackedImage, PixelWindow, band_indices, is_packed_file, read_packed
 from dinomc_core.errors import DinoMCError
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from dinomc_core.data.raster import Scene
 
 MAX_NODATA_FRACTION = 0.5
 """Windows with more nodata than this are redrawn."""
@@ -76,9 +81,10 @@ class BandChoice:
 
 @dataclass(frozen=True)
 class Place:
-    """One or more dates of one place: the scenes, the chosen band positions in each, and their common size."""
+    """One or more dates of one place: the scenes (raster paths, or images of a packed file), the chosen band positions
+    in each, and their common size."""
 
-    scenes: tuple[Path, ...]
+    scenes: tuple[Path | PackedImage, ...]
     bands: tuple[tuple[int, ...], ...]
     height: int
     width: int
@@ -100,7 +106,12 @@ def build_pretrain_dataset(
     """
     if window_size < 1:
         raise DinoMCError(f"the window size must be a positive number of pixels, not {window_size}")
-    scene_paths = [scene for path in _as_paths(paths) for scene in find_scenes(path)]
+    inputs = _as_paths(paths)
+    if len(inputs) == 1 and is_packed_file(inputs[0]):
+        return packed_dataset(inputs[0], bands, temporal, window_size, transform, seed)
+    from dinomc_core.data.raster import open_scene
+
+    scene_paths = [scene for path in inputs for scene in find_scenes(path)]
     groups = group_dates(scene_paths) if temporal else [(path,) for path in scene_paths]
     with open_scene(groups[0][0]) as first:
         choice = _first_band_choice(first, bands)
@@ -128,6 +139,38 @@ def build_pretrain_dataset(
     )
 
 
+def packed_dataset(path: Path, bands: Sequence[str] | str | None, temporal: bool, window_size: int,
+                   transform: Callable[[Item], Any] | None, seed: int) -> PretrainDataset:
+    """The dataset of a packed file: its places (with their dates when ``temporal``), the chosen bands."""
+    packed = read_packed(path)
+    chosen = band_indices(packed.bands, bands, path)
+    if temporal:
+        lonely = sum(len(dates) < 2 for dates in packed.places)
+        if lonely:
+            raise DinoMCError(
+                f"{lonely} of the {len(packed.places)} places in {path.name} have one date; temporal pretraining needs "
+                "two dates or more per place (pack OSCD imgs_1/imgs_2 folders or rasters named by date)"
+            )
+        groups = packed.places
+    else:
+        groups = [[image] for dates in packed.places for image in dates]
+    places = [Place(tuple(images), tuple(tuple(chosen) for _ in images), min(image.height for image in images),
+                    min(image.width for image in images)) for images in groups]
+    return PretrainDataset(
+        places, BandChoice(packed.bands.subset(chosen), None), band_note=None, scale=packed.scale, gsd=packed.gsd,
+        nodata=packed.nodata, window_size=window_size, temporal=temporal, transform=transform, seed=seed,
+    )
+
+
+def open_source(source: Path | PackedImage) -> AbstractContextManager:
+    """An image of a place, opened for reading windows: a packed image as it is, a raster path with GDAL."""
+    if isinstance(source, PackedImage):
+        return source
+    from dinomc_core.data.raster import open_scene
+
+    return open_scene(source)
+
+
 def _as_paths(paths: PathsLike) -> list[Path]:
     """One path or several, as a non-empty list of paths."""
     listed = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(path) for path in paths]
@@ -141,6 +184,8 @@ def find_scenes(path: Path) -> list[Path]:
 
     A search that finds band-file folders returns only those; otherwise it returns every raster file.
     """
+    from dinomc_core.data.raster import band_files, is_raster_file
+
     if not path.exists():
         raise DinoMCError(f"{path} does not exist; give raster files or folders of rasters")
     if path.is_file() or band_files(path):
@@ -165,8 +210,7 @@ def group_dates(scene_paths: Sequence[Path]) -> list[tuple[Path, ...]]:
     SeCo seasons), files of one folder whose names differ only by a date (``x_20170829.tif``, ``x_20180101.tif``)."""
     groups: dict[tuple[Path, str], list[Path]] = {}
     for path in scene_paths:
-        key = (path.parent, "") if path.is_dir() else (path.parent, DATE_IN_NAME.sub("<date>", path.name))
-        groups.setdefault(key, []).append(path)
+        groups.setdefault(place_key(path), []).append(path)
     for members in groups.values():
         if len(members) < 2:
             raise DinoMCError(
@@ -174,6 +218,21 @@ def group_dates(scene_paths: Sequence[Path]) -> list[tuple[Path, ...]]:
                 "(OSCD imgs_1/imgs_2 folders, SeCo season folders, or rasters whose names differ only by a date)"
             )
     return [tuple(sorted(members)) for members in groups.values()]
+
+
+def group_places(places: Sequence[Place]) -> list[list[Place]]:
+    """Single-date places grouped as ``group_dates`` groups their scenes, in order; a place without another date
+    stays alone."""
+    groups: dict[tuple[Path, str], list[Place]] = {}
+    for place in places:
+        groups.setdefault(place_key(place.scenes[0]), []).append(place)
+    return [sorted(members, key=lambda place: place.scenes[0]) for members in groups.values()]
+
+
+def place_key(path: Path) -> tuple[Path, str]:
+    """What the dates of one place share: the parent of band folders, the folder and the name without its date of
+    files."""
+    return (path.parent, "") if path.is_dir() else (path.parent, DATE_IN_NAME.sub("<date>", path.name))
 
 
 def scene_bands(scene: Scene) -> BandSet:
@@ -249,6 +308,9 @@ def _place(scenes: list[Scene], bands: list[list[int]]) -> Place:
 
 def _check_same_place(first: Scene, other: Scene) -> None:
     """Refuse two dates that do not overlap or whose grids differ by more than a few pixels."""
+    from rasterio.coords import disjoint_bounds
+    from rasterio.warp import transform_bounds
+
     if first.crs is not None and other.crs is not None:
         other_bounds = transform_bounds(other.crs, first.crs, *other.bounds)
         if disjoint_bounds(first.bounds, other_bounds):
@@ -305,7 +367,7 @@ def _shared_nodata(facts: list[_SceneFacts]) -> float | None:
 class PretrainDataset(Dataset):
     """Raw ``float32`` windows of the chosen bands; see the module docstring for how windows are drawn.
 
-    Attributes: ``band_names``, ``names_known``, ``band_note`` (how the inputs' bands were matched when not all
+    Attributes: ``band_names``, ``names_known``, ``wavelengths`` (µm or None per band, or empty), ``band_note`` (how the inputs' bands were matched when not all
     by name, else None), ``scale`` (per band, raw -> reflectance), ``gsd`` (metres or None),
     ``nodata`` (shared raw nodata value or None), ``places``, ``window_size``, ``temporal``, ``epoch``.
     """
@@ -327,6 +389,7 @@ class PretrainDataset(Dataset):
         self.places = places
         self.band_names = list(choice.bands.names)
         self.names_known = choice.bands.names_known
+        self.wavelengths = choice.bands.wavelengths
         self.band_note = band_note
         self.scale = [scale] * len(self.band_names)
         self.gsd = gsd
@@ -358,7 +421,7 @@ class PretrainDataset(Dataset):
         place = self.places[bisect.bisect_right(self._ends, index)]
         generator = np.random.default_rng([self.seed, self.epoch, index])
         with ExitStack() as stack:
-            scenes = [stack.enter_context(open_scene(path)) for path in place.scenes]
+            scenes = [stack.enter_context(open_source(source)) for source in place.scenes]
             window = self._pick_window(place, scenes, generator)
             dates = [
                 torch.from_numpy(scene.read(list(bands), window).astype(np.float32))
@@ -367,16 +430,17 @@ class PretrainDataset(Dataset):
         item: Item = dates if self.temporal else dates[0]
         return self.transform(item) if self.transform is not None else item
 
-    def _pick_window(self, place: Place, scenes: list[Scene], generator: np.random.Generator) -> Window:
+    def _pick_window(self, place: Place, scenes: list[Scene | PackedImage], generator: np.random.Generator
+                     ) -> PixelWindow:
         """A random window with at most half nodata in every date (the most valid of the draws when none has)."""
         height, width = min(self.window_size, place.height), min(self.window_size, place.width)
         if (height, width) == (place.height, place.width):
-            return Window(0, 0, width, height)
-        best, best_valid = Window(0, 0, width, height), -1.0
+            return PixelWindow(0, 0, width, height)
+        best, best_valid = PixelWindow(0, 0, width, height), -1.0
         for _ in range(WINDOW_ATTEMPTS):
             row = int(generator.integers(0, place.height - height + 1))
             col = int(generator.integers(0, place.width - width + 1))
-            window = Window(col, row, width, height)
+            window = PixelWindow(col, row, width, height)
             valid = min(
                 float(scene.read_valid_mask(window, list(bands)).mean()) for scene, bands in zip(scenes, place.bands)
             )
