@@ -6,11 +6,14 @@ ratio; and the peak resident memory of classify runs at 2048 and 8192 pixels squ
 ``--head pixel`` measures a per-pixel classifier on fused features (bands, indices, encoder context; the head
 ``--pixel-head``, trained on random features of as many pixels as a few polygons give) instead of a chip classifier
 mapped at the encoder's scale, and also times the chip classifier with the same encoder on the same raster
-(``pixel_over_chip_seconds``).
+(``pixel_over_chip_seconds``). ``--model`` times a pixel classifier trained on real labels instead (a forest's
+speed depends on its size, which random classes make as large as it gets), against a chip classifier with its
+encoder's architecture.
 Rasters and the model (random weights) are generated in a temporary folder and deleted afterwards.
 
     python benchmarks/tiled_inference.py [--arch vit_small_patch8_224] [--size 4096] [--memory-sizes 2048 8192]
         [--memory-arch vit_tiny_patch16_224] [--head chip|pixel] [--pixel-head mlp|logistic|forest|knn]
+    python benchmarks/tiled_inference.py --model runs/drawn/model.dinomc --memory-sizes
 """
 from __future__ import annotations
 
@@ -74,8 +77,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--head", choices=("chip", "pixel"), default="chip",
                         help="chip classifier mapped at the encoder's scale, or per-pixel classifier on fused features")
     parser.add_argument("--pixel-head", choices=HEADS, default="mlp", help="classifier of --head pixel")
+    parser.add_argument("--model", type=Path, help="time this pixel classifier (a model file of 13 Sentinel-2 bands "
+                        "trained by finetune classify) instead of one on random features; sets --head pixel and --arch")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "RASTER"), help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.model:
+        metadata = load_task_model(args.model).metadata
+        if metadata.head.get("type") != "pixel":
+            parser.error(f"--model {args.model} is not a pixel classifier (its head is {metadata.head.get('type')})")
+        args.head, args.arch = "pixel", metadata.arch
+    return args
 
 
 def make_model(path: Path, arch: str, head: str = "chip", tile_size: int = 256, pixel_head: str = "mlp") -> Path:
@@ -178,7 +189,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         work = Path(folder)
-        model = make_model(work / "model.dinomc", args.arch, args.head, args.tile_size, args.pixel_head)
+        if args.model:
+            model = args.model
+        else:
+            model = make_model(work / "model.dinomc", args.arch, args.head, args.tile_size, args.pixel_head)
         chip_model = make_model(work / "chip.dinomc", args.arch) if args.head == "pixel" else None
         raster = make_raster(work / f"scene_{args.size}.tif", args.size)
         end_to_end_seconds, forward, chip_seconds, precision = [], [], [], ""
@@ -198,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             memory[f"peak_rss_mb_{size}"] = round(peak_memory_mb(memory_model, raster, args), 1)
             raster.unlink()
     head = args.head if args.head == "chip" else f"pixel ({args.pixel_head})"
+    if args.model:
+        head = f"pixel ({load_task_model(args.model).head.classifier.describe()}, from {args.model.name})"
     result = {
         "head": head, "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
         "tile_size": args.tile_size, "batch_size": args.batch_size, "precision": precision,
