@@ -50,6 +50,7 @@ from dinomc_core.downstream.task_model import (
     PixelHead,
     save_task_model,
 )
+from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.classify import ClassifyOutputs, ClassProbabilities, classify_file
 from dinomc_core.inference.engine import EngineOptions, ModelRunner
 from dinomc_core.downstream.task_model import load_task_model
@@ -82,10 +83,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "RASTER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.model:
-        metadata = load_task_model(args.model).metadata
+        try:
+            metadata = load_task_model(args.model).metadata
+        except DinoMCError as error:
+            parser.error(str(error))
         if metadata.head.get("type") != "pixel":
             parser.error(f"--model {args.model} is not a pixel classifier (its head is {metadata.head.get('type')})")
-        args.head, args.arch = "pixel", metadata.arch
+        args.head, args.arch, args.pixel_head = "pixel", metadata.arch, metadata.head["classifier"]["type"]
+        args.classifier = metadata.head["classifier"]
     return args
 
 
@@ -212,8 +217,6 @@ def main(argv: list[str] | None = None) -> None:
             memory[f"peak_rss_mb_{size}"] = round(peak_memory_mb(memory_model, raster, args), 1)
             raster.unlink()
     head = args.head if args.head == "chip" else f"pixel ({args.pixel_head})"
-    if args.model:
-        head = f"pixel ({load_task_model(args.model).head.classifier.describe()}, from {args.model.name})"
     result = {
         "head": head, "arch": args.arch, "memory_arch": args.memory_arch or args.arch, "size": args.size,
         "tile_size": args.tile_size, "batch_size": args.batch_size, "precision": precision,
@@ -221,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         "end_to_end_pixels_per_s": round(end_to_end), "forward_pixels_per_s": round(bare),
         "ratio": round(end_to_end / bare, 3), **memory,
     }
+    if args.model:
+        result.update(model=str(args.model), classifier=args.classifier)
     if chip_seconds:
         result["pixel_over_chip_seconds"] = round(min(end_to_end_seconds) / min(chip_seconds), 3)
     if len(args.memory_sizes) == 2:

@@ -4,13 +4,12 @@ cross-validate the candidate heads over folds of whole shapes and refit the best
 Heads: a random forest, DINO's weighted k-NN, a small MLP and logistic regression (a linear layer). ``auto`` keeps
 the one with the best balanced accuracy over the held-out shapes of every fold, then trains it again on all
 labelled pixels, since with a handful of polygons every one counts; the reported metrics are the held-out ones,
-pooled over the folds. Held-out shapes are often all classified right by every head (water against land), and
-then they cannot tell the heads apart: ties go to the order of ``HEADS``, the MLP first, whose maps are fast
-(1.24 times the chip classifier's time with the shipped encoder, against 11.4 for k-NN and 2.5 for a forest;
-docs/benchmarks.md) and held up in every draw of the pixel-maps benchmark (water IoU 91.2 to 91.8 %); then k-NN
-(91.8 to 92.8 %, the best water maps, at nine times the MLP's cost: ``--head knn`` asks for it); a forest on
-features with texture and context may split on whichever one happens to separate the squares (water IoU 74.7 % in
-one draw of 3); logistic regression extrapolates far from what was drawn (83.9 % in one draw).
+pooled over the folds. Held-out shapes are often all classified right by every head (water against land); ties go
+to the head that generalised best from a few squares in our measurements (the order of ``HEADS``, see
+docs/results.md): k-NN, whose vote stays near what was drawn; a forest on features with texture and context may
+split on whichever one happens to separate the squares (water IoU 74.7 % in one draw of 3, where k-NN kept 91.9);
+linear and MLP heads extrapolate far from what was drawn (ties to the MLP, whose maps are nine times faster than
+k-NN's, mapped fused water at 82.9 % IoU in one draw with a random encoder, where k-NN mapped 92.2).
 """
 from __future__ import annotations
 
@@ -36,7 +35,7 @@ from dinomc_core.downstream.task_model import LinearHead, MlpHead
 from dinomc_core.errors import DinoMCError
 from dinomc_core.progress import Progress, SilentProgress, check_cancelled
 
-HEADS = ("mlp", "knn", "forest", "logistic")
+HEADS = ("knn", "forest", "mlp", "logistic")
 HEAD_CHOICES = ("auto",) + HEADS
 PIXEL_BATCH = 1024
 IMAGE_BATCH = 8
