@@ -9,7 +9,8 @@ By default each band of each image is quantised to 255 levels between its 0.01 a
 and brightest 0.01 % of values are clipped; code 255 is nodata) and stored as differences along rows, which LZMA
 packs tighter: the 20 OSCD scenes (13 bands at 10 m, 183 MB as 16-bit values) take 42 MiB. The step, about 1/250
 of a band's range, is small beside the noise the spectral policy adds (0.05 standard deviations). ``--lossless``
-keeps the values as they are.
+keeps the values as they are. Nodata is kept where the inputs declare a nodata value; validity masks without one
+(alpha bands, GDAL mask files) are not packed. Packing holds one image in memory at a time.
 """
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ from dinomc_core.data.bands import BandSet, select_bands
 from dinomc_core.errors import DinoMCError
 
 PACKED_FORMAT = "dinomc-packed-pretraining-data/1"
-PACKED_SUFFIX = ".npz"
 """The ``format`` entry of a packed file's metadata; files of another format are refused."""
+
+PACKED_SUFFIX = ".npz"
+"""The name a packed file must end with (what ``np.load`` expects of a zip of arrays)."""
 
 QUANTISATION_PERCENTILES = (0.01, 99.99)
 """The band values mapped to the first and last level of 8-bit packing."""
