@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--polygons", type=Path, help="GeoPackage with one polygon per connected region")
     parser.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this (m²)")
     parser.add_argument("--summary", type=Path, help="CSV of pixels, hectares and percentage per class")
+    parser.add_argument("--match-to", type=Path, metavar="REFERENCE",
+                        help="scale each band to this raster's mean and spread first (give the scene the classifier "
+                             "was trained on when mapping another date or season of it)")
     add_engine_arguments(parser)
     return parser
 
@@ -38,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     progress = progress_from_arguments(args)
     try:
-        rows = classify_file(args.model, args.input, outputs, args.bands, engine_options(args), progress)
+        rows = classify_file(args.model, args.input, outputs, args.bands, engine_options(args), progress,
+                             args.match_to)
         progress.result({"outputs": {"classes": outputs.classes, "probabilities": outputs.probabilities,
                                      "confidence": outputs.confidence, "polygons": outputs.polygons,
                                      "summary": outputs.summary},

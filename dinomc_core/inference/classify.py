@@ -22,7 +22,7 @@ from dinomc_core.downstream.task_model import PixelClassifier, load_task_model
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.areas import SQUARE_METRES_PER_HECTARE, pixel_areas_by_row
 from dinomc_core.inference.engine import EngineOptions, TilePredictor, TileReader, bounded_block_cache, run_tiled
-from dinomc_core.inference.sources import band_source, check_task
+from dinomc_core.inference.sources import band_source, check_task, matched_to
 from dinomc_core.inference.vectorize import polygonize
 from dinomc_core.inference.writers import GeoTiffWriter, GridSpec, OutputSet, RasterStyle, check_outputs
 from dinomc_core.progress import Progress, SilentProgress
@@ -174,13 +174,25 @@ def classify_scene(
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,
+    match_to: str | os.PathLike | None = None,
 ) -> list[ClassArea]:
-    """Classify a raster with a loaded classification or multi-label task model; returns the per-class summary."""
+    """Classify a raster with a loaded classification or multi-label task model; returns the per-class summary.
+
+    With ``match_to`` (the scene the classifier was trained on, say) each band of the input is first scaled to that
+    raster's mean and standard deviation, so that a scene of another date or season is mapped as the training one.
+    """
     progress = progress or SilentProgress()
     metadata = task_model.metadata
     check_task(metadata, ("classification", "multilabel"), "the model file", "a land-cover map")
     with bounded_block_cache(), OutputSet(outputs.paths(), [input_path]) as files, open_scene(input_path) as scene:
-        reader = TileReader([band_source(scene, metadata, bands, progress)])
+        source = band_source(scene, metadata, bands, progress)
+        if match_to is not None:
+            with open_scene(match_to) as reference:
+                source = matched_to(source, band_source(reference, metadata, bands, progress))
+            gains = np.asarray(source.normalization.scale) / np.asarray(metadata.normalization["scale"])
+            progress.log(f"bands scaled to the mean and spread of {Path(match_to).name} (gains "
+                         f"{gains.min():.2f} to {gains.max():.2f})")
+        reader = TileReader([source])
         grid = GridSpec(scene.crs, scene.transform, scene.width, scene.height)
         with ExitStack() as writers:
             sink = ClassMapSink(outputs, files, grid, metadata.classes, writers)
@@ -202,8 +214,9 @@ def classify_file(
     bands: list[str] | str | None = None,
     options: EngineOptions = EngineOptions(),
     progress: Progress | None = None,
+    match_to: str | os.PathLike | None = None,
 ) -> list[ClassArea]:
     """Load a task model file and classify a raster with it (what the CLI and the QGIS plugin call)."""
     check_outputs(outputs.paths(), [Path(model_path)])
     task_model = load_task_model(model_path)
-    return classify_scene(task_model, input_path, outputs, bands, options, progress)
+    return classify_scene(task_model, input_path, outputs, bands, options, progress, match_to)

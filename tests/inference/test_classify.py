@@ -135,3 +135,24 @@ def test_alpha_band_marks_nodata(model_dir: Path, tmp_path: Path) -> None:
     with rasterio.open(tmp_path / "classes.tif") as dataset:
         classes = dataset.read(1)
     assert (classes[:, :15] == CLASS_NODATA).all() and (classes[:, 15:] != CLASS_NODATA).all()
+
+
+def test_a_darker_date_matched_to_the_training_scene_maps_as_the_training_scene(classifier_file: Path,
+                                                                                  tmp_path: Path) -> None:
+    bands = ["B02", "B03", "B04", "B08"]
+    summer = smooth_scene(96, 120, 4)
+    gains, offsets = np.array([0.7, 0.6, 0.5, 0.45]), np.array([40.0, 30.0, 20.0, 10.0])
+    winter = (summer * gains[:, None, None] + offsets[:, None, None]).round().astype(np.uint16)  # low sun
+    training = write_raster(tmp_path / "summer.tif", summer, bands)
+    other_date = write_raster(tmp_path / "winter.tif", winter, bands)
+    progress = SilentProgress()
+    classify_file(classifier_file, training, ClassifyOutputs(tmp_path / "summer_classes.tif"), options=FP32)
+    classify_file(classifier_file, other_date, ClassifyOutputs(tmp_path / "raw_classes.tif"), options=FP32)
+    classify_file(classifier_file, other_date, ClassifyOutputs(tmp_path / "matched_classes.tif"), options=FP32,
+                  progress=progress, match_to=training)
+    maps = {}
+    for name in ("summer", "raw", "matched"):
+        with rasterio.open(tmp_path / f"{name}_classes.tif") as dataset:
+            maps[name] = dataset.read(1)
+    assert (maps["matched"] == maps["summer"]).mean() > 0.99, "a per-band affine change is undone"
+    assert (maps["raw"] == maps["summer"]).mean() < 0.9, "unmatched, the darker date maps otherwise"

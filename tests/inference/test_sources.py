@@ -1,17 +1,20 @@
 """band_source: a model file's bands found in a raster by name, by wavelength (ENVI dates named by scene, Sentinel-2
-names), or at the positions the user gives; what was matched is said on the progress log."""
+names), or at the positions the user gives; what was matched is said on the progress log. Band moments for matching
+one date to another."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dinomc_core.data import open_scene
 from dinomc_core.errors import DinoMCError
-from dinomc_core.inference.sources import band_source
+from dinomc_core.inference.sources import band_moments, band_source
 from dinomc_core.models import ModelMetadata
 from dinomc_core.progress import SilentProgress
 from tests.data.builders import write_envi_date
+from tests.inference.builders import write_raster
 
 LANDSAT = "landsat_rgb/RGB.byte.tif"
 
@@ -60,3 +63,16 @@ def test_bands_given_by_position_in_either_form(envi_dates, bands) -> None:
         assert band_source(scene, model_for(["x", "y", "z"]), bands).bands == [2, 1, 0]
         with pytest.raises(DinoMCError, match="the model needs 3 bands"):
             band_source(scene, model_for(["x", "y", "z"]), "1,2")
+
+
+def test_band_moments_skip_nodata_and_sample_large_rasters(tmp_path: Path) -> None:
+    rows = np.repeat(np.arange(1100, dtype=np.uint16)[:, None], 900, axis=1) + 1
+    data = np.stack([rows, np.full_like(rows, 500)])
+    data[:, :50, :] = 0  # nodata strip
+    path = write_raster(tmp_path / "large.tif", data, ["B04", "B08"], nodata=0)
+    metadata = model_for(["B04", "B08"])
+    with open_scene(path) as scene:
+        mean, std = band_moments(band_source(scene, metadata))  # in reflectance: raw / 255 here
+    assert mean[1] == pytest.approx(500 / 255) and std[1] == pytest.approx(0.0, abs=1e-6)
+    valid_rows = np.arange(51, 1101) / 255  # 16 windows of 512 px over 1100 rows: close to the whole raster's
+    assert mean[0] == pytest.approx(valid_rows.mean(), rel=0.05) and std[0] == pytest.approx(valid_rows.std(), rel=0.1)

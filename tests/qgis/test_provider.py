@@ -112,3 +112,21 @@ def test_bad_input_is_the_workers_one_sentence_and_no_output(dinomc_provider, la
     with pytest.raises(QgsProcessingException, match="not a readable dinomc model file"):
         run("dinomc:classify", {"INPUT": str(landsat), "MODEL": str(not_a_model), "OUTPUT": str(output)})
     assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.dinomc"]
+
+
+def test_classify_matched_to_the_training_scene_maps_a_darker_date_as_that_scene(dinomc_provider, drawn_model, landsat,
+                                                                                  tmp_path):
+    with rasterio.open(landsat) as source:
+        profile, data = source.profile, source.read()
+    darker = tmp_path / "darker.tif"
+    with rasterio.open(darker, "w", **profile) as target:
+        target.write((data * 0.6).astype(data.dtype))  # another date, lower sun
+    maps = {}
+    for name, parameters in {"training": {"INPUT": str(landsat)}, "raw": {"INPUT": str(darker)},
+                             "matched": {"INPUT": str(darker), "MATCH_TO": str(landsat)}}.items():
+        output = tmp_path / f"{name}.tif"
+        run("dinomc:classify", {**parameters, "MODEL": str(drawn_model), "OUTPUT": str(output)})
+        with rasterio.open(output) as mapped:
+            maps[name] = mapped.read(1)
+    assert (maps["matched"] == maps["training"]).mean() > 0.98
+    assert (maps["raw"] == maps["training"]).mean() < (maps["matched"] == maps["training"]).mean()
