@@ -136,11 +136,13 @@ def _as_arrays(item: Any) -> list[np.ndarray]:
 
 
 class _BandMoments:
-    """Running per-band count, sum and sum of squares (float64) of scaled values."""
+    """Running per-band count, sum and sum of squares (float64) of scaled values, taken from the first image's band
+    means so that the sums do not cancel (a constant band keeps a spread of 0, not of rounding noise)."""
 
     def __init__(self, scale: np.ndarray) -> None:
         self.scale = scale
         self.count = 0
+        self.shift: np.ndarray | None = None
         self.total = np.zeros(len(scale))
         self.squares = np.zeros(len(scale))
 
@@ -155,6 +157,11 @@ class _BandMoments:
         if nodata is not None:
             valid &= np.all(pixels != nodata, axis=0)
         values = pixels[:, valid] * self.scale[:, None]
+        if values.shape[1] == 0:
+            return
+        if self.shift is None:
+            self.shift = values.mean(axis=1)
+        values -= self.shift[:, None]
         self.count += values.shape[1]
         self.total += values.sum(axis=1)
         self.squares += np.square(values).sum(axis=1)
@@ -163,7 +170,7 @@ class _BandMoments:
         """The accumulated statistics as a :class:`Normalization`."""
         if self.count == 0:
             raise DinoMCError("no valid pixel was found to compute band statistics; check the data and its nodata")
-        mean = self.total / self.count
-        variance = np.maximum(self.squares / self.count - np.square(mean), 0.0)
+        offset = self.total / self.count
+        variance = np.maximum(self.squares / self.count - np.square(offset), 0.0)
         std = np.maximum(np.sqrt(variance), MIN_STD)
-        return Normalization(self.scale.tolist(), mean.tolist(), std.tolist())
+        return Normalization(self.scale.tolist(), (self.shift + offset).tolist(), std.tolist())

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dinomc_core.atomic import atomic_path
-from dinomc_core.data.bands import BandSet, select_bands
+from dinomc_core.data.bands import BandSet
 from dinomc_core.errors import DinoMCError
 
 PACKED_FORMAT = "dinomc-packed-pretraining-data/1"
@@ -188,7 +188,7 @@ def read_packed(path: str | Path) -> PackedData:
         meta = json.loads(archive.read("meta.json"))
         if meta.get("format") != PACKED_FORMAT:
             raise DinoMCError(f"{path} is a {meta.get('format')!r} file, not packed pretraining data "
-                              f"({PACKED_FORMAT}); pack the data again with python -m dinomc_core.data.packed")
+                              f"({PACKED_FORMAT}); pack the data again with python -m dinomc_core.pack")
 
         def array(name: str) -> np.ndarray:
             with archive.open(f"{name}.npy") as member:
@@ -204,8 +204,3 @@ def read_packed(path: str | Path) -> PackedData:
     wavelengths = tuple(meta["wavelengths"])
     return PackedData(places, BandSet(tuple(meta["band_names"]), meta["names_known"], wavelengths), meta["scale"],
                       meta["gsd"], meta["nodata"])
-
-
-def band_indices(bands: BandSet, requested: Sequence[str] | str | None, path: Path) -> list[int]:
-    """The packed bands ``pretrain --bands`` chooses (all when None)."""
-    return list(range(len(bands))) if requested is None else select_bands(bands, requested, str(path))

@@ -43,7 +43,7 @@ from dinomc_core.data.bands import (
     short_list,
     wavelength_list,
 )
-from dinomc_core.data.packed import PackedImage, PixelWindow, band_indices, is_packed_file, read_packed
+from dinomc_core.data.packed import PackedImage, PixelWindow, is_packed_file, read_packed
 from dinomc_core.errors import DinoMCError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def packed_dataset(path: Path, bands: Sequence[str] | str | None, temporal: bool
                    transform: Callable[[Item], Any] | None, seed: int) -> PretrainDataset:
     """The dataset of a packed file: its places (with their dates when ``temporal``), the chosen bands."""
     packed = read_packed(path)
-    chosen = band_indices(packed.bands, bands, path)
+    chosen = list(range(len(packed.bands))) if bands is None else select_bands(packed.bands, bands, str(path))
     if temporal:
         lonely = sum(len(dates) < 2 for dates in packed.places)
         if lonely:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from rasterio.windows import Window
 
 from dinomc_core.data import BandSet, Scene, match_bands, select_bands
 from dinomc_core.data.bands import short_list
-from dinomc_core.data.normalization import MIN_STD, Normalization
+from dinomc_core.data.normalization import MIN_STD, Normalization, compute_normalization
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.engine import BandSource
 from dinomc_core.models import ModelMetadata
@@ -57,29 +57,23 @@ MOMENT_WINDOW_SIZE = 512
 def band_moments(source: BandSource) -> tuple[np.ndarray, np.ndarray]:
     """Per-band mean and standard deviation, in reflectance, of the valid pixels of a source's bands, taken over a
     grid of 16 windows spread over the raster (the whole raster when it is at most 2048 px on a side)."""
-    scene, indices, scale = source.scene, list(source.bands), np.asarray(source.normalization.scale)
+    scene, indices = source.scene, list(source.bands)
     # windows that tile a raster of up to 2048 px exactly, and are spread evenly without overlap over a larger one
     height = min(MOMENT_WINDOW_SIZE, math.ceil(scene.height / MOMENT_WINDOWS))
     width = min(MOMENT_WINDOW_SIZE, math.ceil(scene.width / MOMENT_WINDOWS))
     rows = np.unique(np.linspace(0, scene.height - height, MOMENT_WINDOWS).round().astype(int))
     cols = np.unique(np.linspace(0, scene.width - width, MOMENT_WINDOWS).round().astype(int))
-    shift, total, squares, count = None, np.zeros(len(indices)), np.zeros(len(indices)), 0
-    for row in rows:
-        for col in cols:
-            window = Window(int(col), int(row), width, height)
-            values = scene.read(indices, window).astype(np.float64)[:, scene.read_valid_mask(window, indices)]
-            if values.shape[1] == 0:
-                continue
-            values *= scale[:, None]
-            shift = values.mean(axis=1) if shift is None else shift  # sums of shifted values do not cancel
-            values -= shift[:, None]
-            total += values.sum(axis=1)
-            squares += np.square(values).sum(axis=1)
-            count += values.shape[1]
-    if count == 0:
-        raise DinoMCError(f"{scene.path.name} has no valid pixel to take its band statistics from")
-    offset = total / count
-    return shift + offset, np.sqrt(np.maximum(squares / count - np.square(offset), 0.0))
+
+    def windows() -> Iterator[np.ndarray]:
+        for row in rows:
+            for col in cols:
+                window = Window(int(col), int(row), width, height)
+                values = scene.read(indices, window).astype(np.float64)
+                values[:, ~scene.read_valid_mask(window, indices)] = np.nan  # skipped by the moments
+                yield values
+
+    moments = compute_normalization(windows(), source.normalization.scale, max_samples=None)
+    return np.asarray(moments.mean), np.asarray(moments.std)
 
 
 def matched_to(source: BandSource, reference: BandSource) -> BandSource:
