@@ -43,6 +43,8 @@ PROJECTION_IMAGES = 32
 """Images (windows or chips) whose encoder maps fit the context projection."""
 KNN_BANK = 4096
 """Training pixels a k-NN head keeps (balanced): each mapped pixel is compared with all of them."""
+MAP_TIME_OVER_MLP = {"knn": 9, "forest": 2}
+"""How many times as long as the MLP's these heads' maps take (the shipped encoder's, docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -174,5 +176,8 @@ def select_and_fit_head(features: torch.Tensor, targets: torch.Tensor, fold: tor
     metrics.update({"balanced_accuracy": scores[chosen], "heads": scores, "head": chosen, "folds": folds})
     progress.log("held-out balanced accuracy: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
                  + f"; keeping {chosen}, refitted on all labelled pixels")
+    if options.head == "auto" and chosen in MAP_TIME_OVER_MLP:
+        progress.log(f"{chosen} maps take about {MAP_TIME_OVER_MLP[chosen]} times as long as the MLP's; for large "
+                     f"rasters, train the MLP head instead if its held-out score ({scores['mlp']:.3f}) is close enough")
     final = train_one_head(chosen, features, targets, num_classes, options)
     return chosen, final, metrics

@@ -8,6 +8,7 @@ from dinomc_core.data.pixel_samples import NEVER_HELD_OUT
 from dinomc_core.downstream.pixel_training import PixelHeadOptions, balanced_accuracy, select_and_fit_head
 from dinomc_core.errors import DinoMCError
 from tests.downstream.builders import blobs
+from tests.logs import Log
 
 
 def test_auto_keeps_a_head_that_handles_the_ring_and_reports_every_candidate():
@@ -28,9 +29,11 @@ def test_when_heads_tie_on_the_held_out_shapes_auto_keeps_knn():
     centres = torch.tensor([[4.0, 0.0], [0.0, 4.0]])  # two classes that any head separates
     targets = torch.arange(2).repeat_interleave(60)
     features = centres[targets] + 0.3 * torch.randn(120, 2, generator=generator)
+    log = Log()
     name, _, metrics = select_and_fit_head(features, targets, torch.arange(120) % 3, ["land", "water"],
-                                           PixelHeadOptions(epochs=20))
+                                           PixelHeadOptions(epochs=20), log)
     assert metrics["heads"]["knn"] == metrics["heads"]["forest"] == 1.0 and name == "knn"
+    assert "knn maps take about 9 times as long as the MLP's" in log.lines[-1]  # the analyst learns the trade
 
 
 def test_one_head_on_request_and_errors():

@@ -13,19 +13,11 @@ from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.batch import consecutive_pairs, date_in_text, discover_scenes, run_batch
 from dinomc_core.inference.engine import EngineOptions
 from dinomc_core.inference.writers import TEMP_PREFIX
-from dinomc_core.progress import SilentProgress
 from tests.inference.builders import smooth_scene, write_raster
+from tests.logs import Log
 
 OSCD = "oscd/Onera Satellite Change Detection dataset - Images"
 FP32 = EngineOptions(precision="fp32", tile_size=64)
-
-
-class Log(SilentProgress):
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
 
 
 @pytest.fixture()

@@ -13,19 +13,11 @@ from dinomc_core.errors import DinoMCError
 from dinomc_core.downstream.thresholds import Histogram
 from dinomc_core.inference.change import CHANGED, NODATA, UNCHANGED, ChangeOutputs, detect_change_files
 from dinomc_core.inference.engine import EngineOptions
-from dinomc_core.progress import SilentProgress
 from tests.inference.builders import smooth_scene, write_raster
+from tests.logs import Log
 
 FP32 = EngineOptions(precision="fp32")
 OSCD = "oscd/Onera Satellite Change Detection dataset - Images"
-
-
-class Log(SilentProgress):
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
 
 
 @pytest.fixture()

@@ -11,20 +11,10 @@ import torch
 from dinomc_core.inference.change import CHANGED, ChangeOutputs, ThresholdRule, detect_change_files
 from dinomc_core.inference.deep_change import tail_weights
 from dinomc_core.inference.engine import EngineOptions
-from dinomc_core.progress import SilentProgress
 from tests.inference.builders import smooth_scene, write_raster
+from tests.logs import Log
 
 FP32 = EngineOptions(precision="fp32")
-
-
-class LoggedProgress(SilentProgress):
-    """Keeps the log lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
 
 
 @pytest.fixture()
@@ -46,7 +36,7 @@ def changed_mask(path: Path) -> np.ndarray:
                                                     (("context",), 0.1)])  # a random encoder is not brightness-invariant
 def test_a_rare_change_is_found_despite_a_global_brightening(encoder_file, brighter_with_a_new_field, tmp_path, features,
                                                              false_alarms):
-    logged = LoggedProgress()
+    logged = Log()
     stats = detect_change_files(encoder_file, "embedding", *brighter_with_a_new_field,
                                 ChangeOutputs(tmp_path / "change.tif", tmp_path / "magnitude.tif"),
                                 options=FP32, progress=logged, features=features)

@@ -12,19 +12,11 @@ from dinomc_core.data import open_scene
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.sources import band_moments, band_source
 from dinomc_core.models import ModelMetadata
-from dinomc_core.progress import SilentProgress
 from tests.data.builders import write_envi_date
 from tests.inference.builders import write_raster
+from tests.logs import Log
 
 LANDSAT = "landsat_rgb/RGB.byte.tif"
-
-
-class Log(SilentProgress):
-    """A progress sink keeping the log lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.log = self.lines.append
 
 
 def model_for(bands: list[str]) -> ModelMetadata:
