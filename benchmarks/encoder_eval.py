@@ -19,11 +19,14 @@ references, the script reports:
   baseline;
 * **band statistics and texture**: the same and each band's mean absolute neighbour difference, the fused chip
   feature without the encoder: what the encoder adds to it.
+* **levels** (``--levels``): each level of the first encoder's pyramid alone (its chip mean, and its standard
+  deviation where the chip spans 8 cells), and the same level of the random twin: which level pretraining taught.
 
 Every feature group is standardised on the training fold and weighted 1/sqrt(width), as ``finetune classify`` does.
 
     python benchmarks/encoder_eval.py runs/encoder/encoder.dinomc --data ../shared/data/eurosat_ms
     python benchmarks/encoder_eval.py a.dinomc b.dinomc --json eval.json --markdown eval.md
+    python benchmarks/encoder_eval.py sentinel2-encoder --repeats 5 --levels
 """
 from __future__ import annotations
 
@@ -63,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table here as markdown")
     parser.add_argument("--figure", type=Path, help="draw the accuracies as bars into this PNG")
+    parser.add_argument("--levels", action="store_true",
+                        help="also score each level of the first encoder's pyramid alone (its chip mean and std), "
+                             "and the same level of the random twin: where pretraining learned something")
     parser.add_argument("--provenance", type=Path,
                         help="write the first encoder's figures and the references' as a model file's provenance "
                              "(JSON, for python -m dinomc_core.models ship --provenance)")
@@ -135,10 +141,21 @@ def random_twin(metadata: ModelMetadata) -> torch.nn.Module:
     return backbone.eval()
 
 
-def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list[dict]:
+def level_columns(statistics: ChipStatistics) -> list[tuple[int, slice]]:
+    """Each encoder level's stride and its columns (chip mean, then std where kept) in the fused chip feature."""
+    columns, start = [], sum(statistics.widths[: statistics.band_groups])
+    for channels, stride, std in list(zip(statistics.channels, statistics.strides, statistics.with_std))[1:]:
+        width = channels * (1 + std)
+        columns.append((stride, slice(start, start + width)))
+        start += width
+    return columns
+
+
+def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int, levels: bool = False) -> list[dict]:
     """One result row per encoder (the mean of its dense features), then for the first: its fused chip feature (the
     feature of ``finetune classify``'s frozen heads) with every group and as that command chooses them, the fused
-    feature of its random twin, and the band statistics without and with their texture."""
+    feature of its random twin, and the band statistics without and with their texture; with ``levels``, each
+    pyramid level of the first encoder and of its twin alone."""
     chips = load_eurosat(data)
     classes = len(chips.classes)
 
@@ -158,9 +175,13 @@ def evaluate(encoders: list[Path], data: Path, folds: int, repeats: int) -> list
     rows.append(row(f"{encoders[0]}, fused chip feature, encoder kept or dropped on the training folds "
                     "(finetune classify)", "chosen", fused, targets, statistics.group_sizes,
                     chosen_features(statistics, classes)))
-    twin = random_twin(first.metadata)
-    rows.append(row(f"random {first.metadata.arch}, fused chip feature", "random",
-                    encoder_features(twin, chips, statistics)[0], targets, statistics.group_sizes))
+    twin_fused = encoder_features(random_twin(first.metadata), chips, statistics)[0]
+    rows.append(row(f"random {first.metadata.arch}, fused chip feature", "random", twin_fused, targets,
+                    statistics.group_sizes))
+    for stride, columns in level_columns(statistics) if levels else []:
+        for name, features in ((str(encoders[0]), fused), (f"random {first.metadata.arch}", twin_fused)):
+            rows.append(row(f"{name}, level of stride {stride} px alone", "level", features[:, columns].contiguous(),
+                            targets, [columns.stop - columns.start]))
     bands = statistics.channels[0]
     rows.append(row(f"band mean and std ({bands} bands)", "band_statistics", fused[:, : 2 * bands], targets,
                     [bands, bands]))
@@ -224,7 +245,7 @@ def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> 
                                "texture and the encoder's pyramid statistics, the encoder's weighing as one group "
                                "(ChipStatistics); chosen: the encoder's kept or dropped out of fold on the training "
                                "folds (finetune classify)"}
-    for row in [rows[0], *(row for row in rows if row["kind"] != "encoder")]:
+    for row in [rows[0], *(row for row in rows if row["kind"] in prefix and row["kind"] != "encoder")]:
         for protocol in ("knn", "linear"):
             facts[f"{prefix[row['kind']]}eurosat_cv_{protocol}"] = round(row[protocol]["mean"], 1)
     return {"validation": facts}
@@ -232,7 +253,7 @@ def validation_facts(rows: list[dict], chips: int, folds: int, repeats: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    rows = evaluate(args.encoders, args.data, args.folds, args.repeats)
+    rows = evaluate(args.encoders, args.data, args.folds, args.repeats, args.levels)
     chips = len(load_eurosat(args.data))
     table = markdown_table(rows, chips, args.folds, args.repeats)
     print(table)
