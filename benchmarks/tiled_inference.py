@@ -48,12 +48,12 @@ from dinomc_core.downstream.task_model import (
     LinearHead,
     PixelClassifier,
     PixelHead,
+    load_task_model,
     save_task_model,
 )
 from dinomc_core.errors import DinoMCError
 from dinomc_core.inference.classify import ClassifyOutputs, ClassProbabilities, classify_file
 from dinomc_core.inference.engine import EngineOptions, ModelRunner
-from dinomc_core.downstream.task_model import load_task_model
 from dinomc_core.models import create_backbone, metadata_for_backbone
 
 CLASSES = 10

@@ -73,8 +73,7 @@ class PackedImage:
 
     def read(self, bands: Sequence[int], window: PixelWindow) -> np.ndarray:
         """Raw values ``(C, h, w)`` as float32 (nodata where it was)."""
-        codes = self.codes[list(bands), window.row_off : window.row_off + window.height,
-                           window.col_off : window.col_off + window.width]
+        codes = self._stored(bands, window)
         if self.offset is None:
             return codes.astype(np.float32)
         chosen = list(bands)
@@ -85,12 +84,16 @@ class PackedImage:
 
     def read_valid_mask(self, window: PixelWindow, bands: Sequence[int]) -> np.ndarray:
         """``(h, w)`` booleans, False where any chosen band is nodata."""
-        codes = self.codes[list(bands), window.row_off : window.row_off + window.height,
-                           window.col_off : window.col_off + window.width]
+        codes = self._stored(bands, window)
         missing = NODATA_CODE if self.offset is not None else self.nodata
         if missing is None:
             return np.ones(codes.shape[1:], dtype=bool)
         return ~(codes == missing).any(axis=0)
+
+    def _stored(self, bands: Sequence[int], window: PixelWindow) -> np.ndarray:
+        """The stored values of ``bands`` inside ``window``, ``(C, h, w)``."""
+        return self.codes[list(bands), window.row_off : window.row_off + window.height,
+                          window.col_off : window.col_off + window.width]
 
     def __enter__(self) -> PackedImage:
         return self

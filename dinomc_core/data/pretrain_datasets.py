@@ -367,9 +367,10 @@ def _shared_nodata(facts: list[_SceneFacts]) -> float | None:
 class PretrainDataset(Dataset):
     """Raw ``float32`` windows of the chosen bands; see the module docstring for how windows are drawn.
 
-    Attributes: ``band_names``, ``names_known``, ``wavelengths`` (µm or None per band, or empty), ``band_note`` (how the inputs' bands were matched when not all
-    by name, else None), ``scale`` (per band, raw -> reflectance), ``gsd`` (metres or None),
-    ``nodata`` (shared raw nodata value or None), ``places``, ``window_size``, ``temporal``, ``epoch``.
+    Attributes: ``band_names``, ``names_known``, ``wavelengths`` (µm or None per band, or empty), ``band_note`` (how
+    the inputs' bands were matched when not all by name, else None), ``scale`` (per band, raw -> reflectance), ``gsd``
+    (metres or None), ``nodata`` (shared raw nodata value or None), ``places``, ``window_size``, ``temporal``,
+    ``epoch``.
     """
 
     def __init__(
